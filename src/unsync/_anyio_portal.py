@@ -1,0 +1,228 @@
+"""The ambient event loop: an anyio blocking portal on a background thread.
+
+`AmbientLoop` is the only object that touches the portal or its thread.  It
+starts the loop lazily (once, however many threads race), submits coroutines
+to it, stops it (explicitly or at interpreter exit) and forgets it after
+``os.fork()``.
+
+Submission does not go through `BlockingPortal.start_task_soon`, which makes
+the caller wait until the task has been spawned.  Callers append to a queue
+instead, and only the call that finds the queue idle schedules one
+non-blocking wake-up (`EventLoopToken.backend_class.run_sync_soon`); the loop
+then spawns everything queued.  A burst of calls therefore costs one wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import anyio.lowlevel
+from anyio import RunFinishedError
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._backends import AsyncioSpawner, TaskSpawner, make_spawner
+from ._future import Unfuture, forbid_blocking_waits_in_this_thread
+
+T = TypeVar("T")
+
+BACKENDS = ("asyncio", "trio")
+# How long interpreter exit waits for cancelled tasks to run their cleanup.
+EXIT_GRACE_PERIOD = 5.0
+
+# The arguments of TaskSpawner.spawn: fn, args, kwargs, the caller's context, future.
+_Submission = tuple[
+    Callable[..., Coroutine[Any, Any, Any]],
+    tuple[Any, ...],
+    dict[str, Any],
+    contextvars.Context,
+    Unfuture[Any],
+]
+
+
+class _RunningLoop:
+    """One started ambient loop: its portal, thread, spawner and submission queue."""
+
+    def __init__(self, backend: str, options: dict[str, Any]) -> None:
+        self.backend = backend
+        self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
+        self.portal: BlockingPortal = self._portal_cm.__enter__()
+        try:
+            self.spawner: TaskSpawner = make_spawner(backend)
+            self.portal.start_task(self.spawner.serve)
+            self.token, self.thread = self.portal.call(self._describe_loop_thread)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        self._run_sync_soon = self.token.backend_class.run_sync_soon
+        self._native_token = self.token.native_token
+        self.thread_id = self.thread.ident
+        self._queue: deque[_Submission] = deque()
+        self._wake_scheduled = False
+        self.closed = False
+
+    @staticmethod
+    async def _describe_loop_thread() -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread]:
+        forbid_blocking_waits_in_this_thread()
+        return anyio.lowlevel.current_token(), threading.current_thread()
+
+    def submit(self, submission: _Submission) -> None:
+        if threading.get_ident() == self.thread_id:
+            # Already on the loop: spawn now, no hop needed.
+            self.spawner.spawn(*submission)
+            return
+        self._queue.append(submission)
+        if not self._wake_scheduled:
+            # A duplicate wake-up is harmless; a lost one cannot happen because
+            # spawn_queued clears the flag before it empties the queue.
+            self._wake_scheduled = True
+            try:
+                self._run_sync_soon(self.spawn_queued, (), self._native_token)
+            except RunFinishedError:
+                self.cancel_queued()
+        if self.closed:
+            self.cancel_queued()
+
+    def spawn_queued(self) -> None:
+        self._wake_scheduled = False
+        queue, spawn = self._queue, self.spawner.spawn
+        while queue:
+            submission = queue.popleft()
+            if not submission[-1].done():
+                spawn(*submission)
+
+    def cancel_queued(self) -> None:
+        while self._queue:
+            with contextlib.suppress(IndexError):
+                self._queue.popleft()[-1]._set_cancelled()
+
+    def run_soon(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on the loop thread soon, without waiting."""
+        self._run_sync_soon(fn, (), self._native_token)
+
+    def stop(self, cancel: bool, grace_period: float | None) -> None:
+        self.closed = True
+        self.cancel_queued()
+        closing = self.portal.start_task_soon(self.spawner.aclose, cancel, grace_period)
+        try:
+            closing.result(None if grace_period is None else grace_period + 1)
+        except TimeoutError:
+            # The loop is stuck in blocking code: leave its daemon thread behind
+            # rather than hang the caller.
+            return
+        self._portal_cm.__exit__(None, None, None)
+
+
+class AmbientLoop:
+    """Owns the ambient loop's whole life: start, submit, stop, fork.
+
+    There is one per process (`ambient_loop`).  The loop starts on the first
+    submission with the configured backend and runs until `shutdown`, the
+    end of the interpreter, or a fork (the child starts its own when needed).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._backend = "asyncio"
+        self._options: dict[str, Any] = {}
+        self._running: _RunningLoop | None = None
+        atexit.register(self._shutdown_at_exit)
+        os.register_at_fork(after_in_child=self._forget_after_fork)
+
+    # -- configuration --------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    def use_backend(self, backend: str, **options: Any) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
+        if backend == "trio":
+            try:
+                import trio  # noqa: F401
+            except ImportError:
+                raise ImportError(
+                    "the trio backend needs trio: install it with `pip install 'unsync[trio]'`"
+                ) from None
+        with self._lock:
+            if (backend, options) == (self._backend, self._options):
+                return
+            if self._running is not None:
+                raise RuntimeError(
+                    f"the ambient loop is already running on {self._backend!r}: "
+                    "call unsync.shutdown() before choosing another backend or options"
+                )
+            self._backend, self._options = backend, dict(options)
+
+    # -- running --------------------------------------------------------------
+
+    def _ensure_running(self) -> _RunningLoop:
+        running = self._running
+        if running is not None:
+            return running
+        with self._lock:
+            if self._running is None:
+                self._running = _RunningLoop(self._backend, self._options)
+            return self._running
+
+    def submit(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[T]:
+        """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
+        future: Unfuture[T] = Unfuture()
+        (self._running or self._ensure_running()).submit(
+            (fn, args, kwargs, contextvars.copy_context(), future)
+        )
+        return future
+
+    def run_soon(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on the ambient loop's thread without waiting for it."""
+        self._ensure_running().run_soon(fn)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._ensure_running().thread
+
+    @property
+    def asyncio_loop(self) -> asyncio.AbstractEventLoop:
+        running = self._ensure_running()
+        if not isinstance(running.spawner, AsyncioSpawner):
+            raise RuntimeError(
+                f"unsync.loop is an asyncio event loop, but the ambient loop runs on {running.backend!r}; "
+                "use unsync.use_backend('asyncio') to get one"
+            )
+        return running.spawner.loop
+
+    def is_running(self) -> bool:
+        return self._running is not None
+
+    # -- stopping -------------------------------------------------------------
+
+    def shutdown(self, cancel: bool = True, grace_period: float | None = None) -> None:
+        with self._lock:
+            running, self._running = self._running, None
+        if running is None:
+            return
+        if threading.get_ident() == running.thread_id:
+            raise RuntimeError("unsync.shutdown() cannot be called from the ambient loop's own thread")
+        running.stop(cancel, grace_period)
+
+    def _shutdown_at_exit(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.stop(cancel=True, grace_period=EXIT_GRACE_PERIOD)
+
+    def _forget_after_fork(self) -> None:
+        # The loop thread does not exist in the child, and the lock may have
+        # been held by another thread at the moment of the fork.
+        self._lock = threading.Lock()
+        self._running = None
+
+
+ambient_loop = AmbientLoop()

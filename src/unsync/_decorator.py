@@ -1,0 +1,306 @@
+"""The ``unsync`` decorator: options, classification, the method descriptor and typing.
+
+A decorated callable is classified once, when decorated:
+
+* ``async def`` (or anything whose call makes a coroutine) runs as a task on
+  the ambient loop;
+* a plain callable runs in a worker thread;
+* a plain callable marked ``cpu_bound=True`` runs in a worker process.
+
+Whatever the kind, a call returns an `Unfuture` at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from ._anyio_portal import ambient_loop
+from ._future import Unfuture, install_continuation_runner
+from ._workers import FunctionReference, ProcessWorkers, ThreadWorkers, run_in_process, run_in_thread
+
+__all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
+
+P = ParamSpec("P")
+P2 = ParamSpec("P2")
+T = TypeVar("T")
+S = TypeVar("S")
+
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]]
+
+OPTIONS = ("cpu_bound",)
+
+
+class _Executors:
+    """Where sync and cpu_bound work goes; read at every call, so changes apply at once."""
+
+    def __init__(self) -> None:
+        self.thread: concurrent.futures.Executor = ThreadWorkers()
+        self.process: concurrent.futures.Executor = ProcessWorkers()
+
+
+executors = _Executors()
+
+
+def is_coroutine_callable(fn: Callable[..., Any]) -> bool:
+    """True if calling ``fn`` makes a coroutine (functions, partials, callable objects)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)
+    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def _run_coroutine(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+    return ambient_loop.submit(fn, args, kwargs)
+
+
+def _run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+    return run_in_thread(executors.thread, fn, args, kwargs)
+
+
+def _run_in_process(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+    # A bound method travels as its function plus the instance.
+    instance = getattr(fn, "__self__", None)
+    if instance is not None and hasattr(fn, "__func__"):
+        fn, args = fn.__func__, (instance, *args)
+    return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs)
+
+
+def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
+    """How calls to ``fn`` are run, decided once."""
+    if is_coroutine_callable(fn):
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the coroutine function {_name_of(fn)}: "
+                "coroutines run on the event loop; use a plain `def` for work in a process"
+            )
+        return _run_coroutine
+    return _run_in_process if cpu_bound else _run_in_thread
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+class UnsyncFunction(Generic[P, T]):
+    """A callable decorated with ``@unsync``: each call returns an `Unfuture`.
+
+    It keeps the wrapped callable's name, docstring and attributes, with the
+    original as ``__wrapped__``, and binds to instances exactly as the
+    original would (functions become methods; builtins and partials do not).
+
+        >>> from unsync import unsync
+        >>> @unsync
+        ... async def double(x: int) -> int:
+        ...     return 2 * x
+        >>> double(21).result()
+        42
+    """
+
+    __unsync_wrapper__ = True
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, fn: Callable[P, Any], runner: Runner) -> None:
+        functools.update_wrapper(self, fn)
+        self._runner = runner
+        if runner is _run_in_process:
+            # Fail at the call, with the reason, if no worker could import fn.
+            try:
+                FunctionReference.to(fn)
+            except TypeError as exc:
+                self._runner = functools.partial(_raise_unpicklable, exc)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
+        return self._runner(self.__wrapped__, args, kwargs)
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> UnsyncFunction[P, T]: ...
+    @overload
+    def __get__(
+        self: UnsyncFunction[Concatenate[S, P2], T], instance: S, owner: type[Any] | None = None
+    ) -> BoundUnsyncFunction[P2, T]: ...
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        bind = getattr(type(self.__wrapped__), "__get__", None)
+        if bind is None:
+            return self
+        return BoundUnsyncFunction(self, bind(self.__wrapped__, instance, owner))
+
+    def __repr__(self) -> str:
+        return f"<unsync {_name_of(self.__wrapped__)}>"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # Pickled by reference, like the function it stands in for.
+        return (_resolve_reference, (FunctionReference.to(self.__wrapped__),))
+
+
+def _resolve_reference(reference: FunctionReference) -> Any:
+    module = __import__(reference.module, fromlist=["_"])
+    found: Any = module
+    for part in reference.qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _raise_unpicklable(error: TypeError, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+    raise TypeError(*error.args)
+
+
+class BoundUnsyncFunction(Generic[P, T]):
+    """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives)."""
+
+    __slots__ = ("__wrapped__", "_unbound")
+    __unsync_wrapper__ = True
+
+    def __init__(self, unbound: UnsyncFunction[Any, T], bound: Callable[P, Any]) -> None:
+        self._unbound = unbound
+        self.__wrapped__ = bound
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
+        return self._unbound._runner(self.__wrapped__, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Name, docstring and extra attributes come from the decorated function.
+        return getattr(self._unbound, name)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, BoundUnsyncFunction)
+            and self._unbound is other._unbound
+            and self.__wrapped__ == other.__wrapped__
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._unbound, self.__wrapped__))
+
+    def __repr__(self) -> str:
+        return f"<bound unsync {_name_of(self._unbound.__wrapped__)} of {getattr(self.__wrapped__, '__self__', None)!r}>"
+
+
+class Unsync:
+    """The ``@unsync`` decorator; ``unsync`` is its one instance.
+
+    Decorate an ``async def`` to run it on the ambient loop, a plain function
+    to run it in a worker thread, or use ``@unsync(cpu_bound=True)`` to run a
+    plain function in a worker process.  Every call returns an `Unfuture`:
+
+        >>> import asyncio
+        >>> from unsync import unsync
+        >>> @unsync
+        ... async def fetch(n: int) -> str:
+        ...     await asyncio.sleep(0.01)
+        ...     return f"item {n}"
+        >>> [f.result() for f in [fetch(1), fetch(2)]]
+        ['item 1', 'item 2']
+
+    The attributes ``loop``, ``thread``, ``thread_executor`` and
+    ``process_executor`` are kept from unsync 1.4.0.
+    """
+
+    def __init__(self, *, cpu_bound: bool = False) -> None:
+        self._cpu_bound = cpu_bound
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> UnsyncFunction[P, T]: ...
+    @overload
+    def __call__(self, fn: None = None, /, *, cpu_bound: bool = False) -> Unsync: ...
+    def __call__(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        if fn is None:
+            unknown = sorted(set(options) - set(OPTIONS))
+            if unknown:
+                raise TypeError(
+                    f"unknown unsync option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+                    f"the options are {', '.join(map(repr, OPTIONS))}"
+                )
+            return Unsync(**options)
+        if options:
+            raise TypeError("pass options as @unsync(cpu_bound=True), not together with the function")
+        if not callable(fn):
+            raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
+        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound))
+
+    # -- configuration kept from unsync 1.4.0 --------------------------------
+
+    @property
+    def loop(self) -> Any:
+        """The ambient asyncio event loop (started if needed); an error under trio."""
+        return ambient_loop.asyncio_loop
+
+    @property
+    def thread(self) -> Any:
+        """The thread that runs the ambient loop (started if needed)."""
+        return ambient_loop.thread
+
+    @property
+    def thread_executor(self) -> concurrent.futures.Executor:
+        """Where sync functions run; assign any `concurrent.futures.Executor`."""
+        return executors.thread
+
+    @thread_executor.setter
+    def thread_executor(self, executor: concurrent.futures.Executor) -> None:
+        executors.thread = _check_executor(executor, "thread_executor")
+
+    @property
+    def process_executor(self) -> concurrent.futures.Executor:
+        """Where ``cpu_bound`` functions run; assign any `concurrent.futures.Executor`."""
+        return executors.process
+
+    @process_executor.setter
+    def process_executor(self, executor: concurrent.futures.Executor) -> None:
+        executors.process = _check_executor(executor, "process_executor")
+
+    @staticmethod
+    def use_backend(backend: str, **options: Any) -> None:
+        """Choose the ambient loop's backend before it starts.
+
+        ``backend`` is ``"asyncio"`` (the default) or ``"trio"``; ``options``
+        go to anyio's backend options, e.g. ``use_uvloop=True`` or
+        ``loop_factory=...`` for asyncio.
+
+            >>> import unsync
+            >>> unsync.use_backend("asyncio")
+
+        Raises `ValueError` for an unknown backend and `RuntimeError` if the
+        loop already runs with other settings (call `shutdown` first).
+        """
+        ambient_loop.use_backend(backend, **options)
+
+    @staticmethod
+    def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
+        """Stop the ambient loop; the next call starts a fresh one.
+
+        With ``cancel=True`` pending tasks are cancelled (their ``finally``
+        blocks run); with ``cancel=False`` they are awaited.  At most
+        ``grace_period`` seconds are spent waiting for them.  Interpreter
+        exit does this by itself.
+
+            >>> import unsync
+            >>> unsync.shutdown()
+        """
+        ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
+
+
+def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
+    if not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"unsync.{name} must be a concurrent.futures.Executor (something with submit()), not {executor!r}")
+    return executor  # type: ignore[no-any-return]
+
+
+def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any]) -> Unfuture[Any]:
+    """Call ``continuation(source)`` the way ``@unsync`` would run it."""
+    if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
+        return continuation(source)
+    if not callable(continuation):
+        raise TypeError(f"then() needs a callable continuation, not {continuation!r}")
+    return runner_for(continuation)(continuation, (source,), {})
+
+
+install_continuation_runner(run_continuation)
+
+unsync = Unsync()

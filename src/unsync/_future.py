@@ -1,0 +1,392 @@
+"""`Unfuture`: one future that blocks like `concurrent.futures.Future` and awaits
+from any event loop like an `asyncio.Future`.
+
+The module knows nothing about how work is run: producers (the ambient loop,
+the worker pools) settle an Unfuture and tell it how to cancel their work with
+`Unfuture._claim`.  Continuations (`then`) are handed to a runner that the
+package installs once at import, so this module never imports the decorator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Generic, TypeVar, cast
+
+import anyio.lowlevel
+import sniffio
+from anyio import Event, RunFinishedError
+
+__all__ = ["DeadlockError", "Unfuture"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+logger = logging.getLogger("unsync")
+
+_PENDING = "pending"
+_RUNNING = "running"
+_CANCELLED = "cancelled"
+_FINISHED = "finished"
+
+
+class DeadlockError(asyncio.InvalidStateError):
+    """`Unfuture.result()` was called where waiting could never end.
+
+    Raised instead of hanging when the thread that must produce the result is
+    the one that would block waiting for it (the ambient loop's thread).  Use
+    ``await`` inside coroutines, or `Unfuture.add_done_callback`.
+    """
+
+
+# Threads whose blocking on a pending Unfuture would deadlock (the ambient loop).
+_thread_role = threading.local()
+
+
+def forbid_blocking_waits_in_this_thread() -> None:
+    """Mark the calling thread as one that must never block on a pending Unfuture."""
+    _thread_role.runs_event_loop = True
+
+
+ContinuationRunner = Callable[[Callable[..., Any], "Unfuture[Any]"], "Unfuture[Any]"]
+_continuation_runner: ContinuationRunner | None = None
+
+
+def install_continuation_runner(runner: ContinuationRunner) -> None:
+    """Set how `Unfuture.then` runs a continuation (the package does this once)."""
+    global _continuation_runner
+    _continuation_runner = runner
+
+
+def _refuse_cancel() -> bool:
+    return False
+
+
+class Unfuture(Generic[T]):
+    """The result of an `@unsync` call, usable from sync and async code alike.
+
+    Block for it from ordinary code, or await it from any event loop (the
+    ambient one, your own ``asyncio.run`` or ``trio.run`` loop):
+
+        >>> from unsync import Unfuture
+        >>> f = Unfuture.from_value(21)
+        >>> f.then(lambda done: done.result() * 2).result()
+        42
+
+    An Unfuture made with ``Unfuture()`` is completed later, from any thread,
+    with `set_result` or `set_exception`.  ``Unfuture(concurrent_future)``
+    mirrors an existing `concurrent.futures.Future`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_asyncio_future",
+        "_callbacks",
+        "_canceller",
+        "_done_lock",
+        "_exception",
+        "_lock",
+        "_result",
+        "_retrieved",
+        "_state",
+    )
+
+    def __init__(self, source: concurrent.futures.Future[T] | None = None) -> None:
+        self._state = _PENDING
+        self._result: T | None = None
+        self._exception: BaseException | None = None
+        self._retrieved = False
+        self._callbacks: list[Callable[[Unfuture[T]], object]] = []
+        # Set by producers once work has started: asks the work to stop.
+        self._canceller: Callable[[], bool] | None = None
+        # An asyncio future that settles this Unfuture; awaiting from its own
+        # loop awaits it directly, which costs no extra hop.
+        self._asyncio_future: asyncio.Future[T] | None = None
+        self._lock = threading.Lock()
+        # Held while pending; waiters acquire and release it once it is done.
+        self._done_lock = threading.Lock()
+        self._done_lock.acquire()
+        if source is not None:
+            self._mirror(source)
+
+    @classmethod
+    def from_value(cls, value: T) -> Unfuture[T]:
+        """An Unfuture that is already done with ``value``.
+
+            >>> Unfuture.from_value("ready").result()
+            'ready'
+        """
+        future: Unfuture[T] = cls()
+        future._settle(_FINISHED, value, None)
+        return future
+
+    @classmethod
+    def from_exception(cls, exception: BaseException) -> Unfuture[Any]:
+        """An Unfuture that has already failed with ``exception``."""
+        future: Unfuture[Any] = cls()
+        future._settle(_FINISHED, None, exception)
+        return future
+
+    # -- completion -------------------------------------------------------
+
+    def _settle(self, state: str, result: T | None, exception: BaseException | None) -> bool:
+        with self._lock:
+            if self._state in (_FINISHED, _CANCELLED):
+                return False
+            self._state = state
+            self._result = result
+            self._exception = exception
+            callbacks, self._callbacks = self._callbacks, []
+            self._canceller = None
+        self._done_lock.release()
+        for callback in callbacks:
+            self._run_callback(callback)
+        return True
+
+    def _run_callback(self, callback: Callable[[Unfuture[T]], object]) -> None:
+        try:
+            callback(self)
+        except Exception:
+            logger.exception("exception calling callback for %r", self)
+
+    def set_result(self, result: T) -> None:
+        """Complete the Unfuture with ``result``; safe from any thread.
+
+        Raises `asyncio.InvalidStateError` if it is already done.
+        """
+        if not self._settle(_FINISHED, result, None):
+            raise asyncio.InvalidStateError(f"{self!r} is already done; it can be completed only once")
+
+    def set_exception(self, exception: BaseException) -> None:
+        """Fail the Unfuture with ``exception``; safe from any thread.
+
+        Raises `asyncio.InvalidStateError` if it is already done.
+        """
+        if isinstance(exception, type):
+            exception = exception()
+        if not self._settle(_FINISHED, None, exception):
+            raise asyncio.InvalidStateError(f"{self!r} is already done; it can be completed only once")
+
+    def _set_cancelled(self) -> bool:
+        return self._settle(_CANCELLED, None, None)
+
+    def _claim(self, canceller: Callable[[], bool] | None = None) -> bool:
+        """Mark the work as started; return False if it was cancelled first.
+
+        From now on `cancel` calls ``canceller``, which asks the running work
+        to stop and returns whether it will (the producer settles the
+        Unfuture when the work ends).  Without one, running work cannot be
+        cancelled.
+        """
+        with self._lock:
+            if self._state is not _PENDING:
+                return False
+            self._state = _RUNNING
+            self._canceller = canceller or _refuse_cancel
+            return True
+
+    def _mirror(self, source: concurrent.futures.Future[T]) -> None:
+        def copy_outcome(done: concurrent.futures.Future[T]) -> None:
+            if done.cancelled():
+                self._set_cancelled()
+            elif (exc := done.exception()) is not None:
+                self._settle(_FINISHED, None, exc)
+            else:
+                self._settle(_FINISHED, done.result(), None)
+
+        self._claim(source.cancel)
+        source.add_done_callback(copy_outcome)
+
+    # -- inspection and cancellation -----------------------------------------
+
+    def done(self) -> bool:
+        """True once the Unfuture has a result, an exception or was cancelled."""
+        return self._state is _FINISHED or self._state is _CANCELLED
+
+    def cancelled(self) -> bool:
+        """True if the Unfuture was cancelled."""
+        return self._state is _CANCELLED
+
+    def running(self) -> bool:
+        """True while its work is running and not yet done."""
+        return self._state is _RUNNING
+
+    def cancel(self) -> bool:
+        """Ask for the work to stop; return False if that cannot happen.
+
+        Work that has not started is cancelled at once.  A running coroutine
+        is cancelled on its loop: its ``finally`` blocks run, and the
+        Unfuture becomes cancelled when it has stopped (as with an asyncio
+        Task).  A running thread cannot be interrupted: ``cancel()`` returns
+        False.
+        """
+        with self._lock:
+            state, canceller = self._state, self._canceller
+        if state is _PENDING:
+            return self._set_cancelled() or self.cancelled()
+        if state is _RUNNING and canceller is not None:
+            return canceller()
+        return state is _CANCELLED
+
+    def add_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> None:
+        """Call ``fn(self)`` once done (at once if it already is).
+
+        The callback runs in the thread that completes the Unfuture: keep it
+        short and non-blocking.
+        """
+        with self._lock:
+            if self._state is not _FINISHED and self._state is not _CANCELLED:
+                self._callbacks.append(fn)
+                return
+        self._run_callback(fn)
+
+    def remove_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> int:
+        """Remove every registration of ``fn``; return how many were removed."""
+        with self._lock:
+            kept = [cb for cb in self._callbacks if cb != fn]
+            removed = len(self._callbacks) - len(kept)
+            self._callbacks = kept
+        return removed
+
+    # -- blocking access -------------------------------------------------------
+
+    def _wait(self, timeout: float | None) -> None:
+        if self._state is _FINISHED or self._state is _CANCELLED:
+            return
+        if getattr(_thread_role, "runs_event_loop", False):
+            raise DeadlockError(
+                f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
+                "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
+            )
+        if not self._done_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
+        self._done_lock.release()
+
+    def result(self, timeout: float | None = None) -> T:
+        """Block until done and return the result, or raise the work's exception.
+
+        Raises `TimeoutError` after ``timeout`` seconds,
+        `concurrent.futures.CancelledError` if cancelled, and `DeadlockError`
+        if called on the ambient loop's thread before the result is ready.
+        """
+        self._wait(timeout)
+        if self._state is _CANCELLED:
+            raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
+        if self._exception is not None:
+            self._retrieved = True
+            raise self._exception
+        return cast(T, self._result)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Block until done and return the exception raised, or None."""
+        self._wait(timeout)
+        if self._state is _CANCELLED:
+            raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
+        self._retrieved = True
+        return self._exception
+
+    # -- awaiting ----------------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, T]:
+        native = self._asyncio_future
+        if (
+            native is not None
+            and not self.done()
+            and native.get_loop() is asyncio._get_running_loop()
+        ):
+            try:
+                return (yield from native.__await__())
+            finally:
+                self._retrieved = True
+        if not self.done():
+            yield from self._wait_in_current_loop().__await__()
+        if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":
+            raise asyncio.CancelledError(f"{self!r} was cancelled")
+        return self.result()
+
+    async def _wait_in_current_loop(self) -> None:
+        # Wake the awaiting loop from whichever thread completes the Unfuture.
+        token = anyio.lowlevel.current_token()
+        event = Event()
+
+        def wake_waiter(_: Unfuture[T]) -> None:
+            try:
+                token.backend_class.run_sync_soon(event.set, (), token.native_token)
+            except RunFinishedError:
+                pass  # the awaiting loop has ended; no one is left to wake
+
+        self.add_done_callback(wake_waiter)
+        try:
+            await event.wait()
+        except BaseException:
+            # The awaiter was cancelled: the work it waited for goes too.
+            self.remove_done_callback(wake_waiter)
+            self.cancel()
+            raise
+
+    # -- continuations -------------------------------------------------------------
+
+    def then(self, continuation: Callable[[Unfuture[T]], Awaitable[U] | Unfuture[U] | U]) -> Unfuture[U]:
+        """Run ``continuation(self)`` once this Unfuture is done.
+
+        The continuation receives this (finished) Unfuture and returns an
+        Unfuture of its own result.  It may be a plain function (run in a
+        worker thread), an ``async def`` (run on the ambient loop) or an
+        ``@unsync`` function.
+
+            >>> Unfuture.from_value(3).then(lambda f: f.result() + 1).result()
+            4
+        """
+        runner = _continuation_runner
+        if runner is None:  # pragma: no cover - the package installs one at import
+            raise RuntimeError("unsync is not fully imported; import unsync first")
+        chained: Unfuture[U] = Unfuture()
+
+        def start_continuation(source: Unfuture[T]) -> None:
+            try:
+                step = runner(continuation, source)
+            except BaseException as exc:
+                chained._settle(_FINISHED, None, exc)
+                return
+            chained._claim(step.cancel)
+            step.add_done_callback(chained._copy_outcome_from)
+
+        self.add_done_callback(start_continuation)
+        return chained
+
+    def _copy_outcome_from(self, source: Unfuture[T]) -> None:
+        if source._state is _CANCELLED:
+            self._set_cancelled()
+        else:
+            source._retrieved = True
+            self._settle(_FINISHED, source._result, source._exception)
+
+    # -- pickling, repr, unretrieved exceptions ----------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A finished Unfuture travels to worker processes as its outcome.
+        if self._state is _CANCELLED:
+            raise TypeError(f"cannot pickle {self!r}: it was cancelled")
+        if self._state is not _FINISHED:
+            raise TypeError(f"cannot pickle {self!r}: only a finished Unfuture can be pickled")
+        if self._exception is not None:
+            self._retrieved = True
+            return (Unfuture.from_exception, (self._exception,))
+        return (Unfuture.from_value, (self._result,))
+
+    def __repr__(self) -> str:
+        if self._state is _FINISHED:
+            detail = f"exception={self._exception!r}" if self._exception is not None else f"result={self._result!r}"
+            return f"<Unfuture finished {detail}>"
+        return f"<Unfuture {self._state}>"
+
+    def __del__(self) -> None:
+        if self._exception is not None and not self._retrieved:
+            logger.error(
+                "Unfuture exception was never retrieved: %r",
+                self,
+                exc_info=(type(self._exception), self._exception, self._exception.__traceback__),
+            )
