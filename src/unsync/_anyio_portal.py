@@ -149,9 +149,7 @@ class AmbientLoop:
             try:
                 import trio  # noqa: F401
             except ImportError:
-                raise ImportError(
-                    "the trio backend needs trio: install it with `pip install 'unsync[trio]'`"
-                ) from None
+                raise ImportError("the trio backend needs trio: install it with `pip install 'unsync[trio]'`") from None
         with self._lock:
             if (backend, options) == (self._backend, self._options):
                 return
@@ -173,12 +171,12 @@ class AmbientLoop:
                 self._running = _RunningLoop(self._backend, self._options)
             return self._running
 
-    def submit(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[T]:
+    def submit(
+        self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Unfuture[T]:
         """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
         future: Unfuture[T] = Unfuture()
-        (self._running or self._ensure_running()).submit(
-            (fn, args, kwargs, contextvars.copy_context(), future)
-        )
+        (self._running or self._ensure_running()).submit((fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
     def run_soon(self, fn: Callable[[], object]) -> None:

@@ -46,7 +46,9 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
 
 
-def _call_coroutine_function(fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]) -> Coroutine[Any, Any, Any] | None:
+def _call_coroutine_function(
+    fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+) -> Coroutine[Any, Any, Any] | None:
     try:
         return fn(*args, **kwargs)
     except BaseException as exc:
@@ -144,7 +146,8 @@ class TrioSpawner:
         context: contextvars.Context,
         future: Unfuture[Any],
     ) -> None:
-        assert self._nursery is not None and self._token is not None
+        assert self._nursery is not None
+        assert self._token is not None
         scope = self._trio.CancelScope()
         token = self._token
 

@@ -49,8 +49,8 @@ def is_coroutine_callable(fn: Callable[..., Any]) -> bool:
     """True if calling ``fn`` makes a coroutine (functions, partials, callable objects)."""
     if inspect.iscoroutinefunction(fn):
         return True
-    call = getattr(type(fn), "__call__", None)
-    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+    # A callable object whose __call__ is an ``async def``.
+    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
 def _run_coroutine(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
@@ -146,7 +146,9 @@ def _resolve_reference(reference: FunctionReference) -> Any:
     return found
 
 
-def _raise_unpicklable(error: TypeError, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+def _raise_unpicklable(
+    error: TypeError, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Unfuture[Any]:
     raise TypeError(*error.args)
 
 
@@ -178,7 +180,9 @@ class BoundUnsyncFunction(Generic[P, T]):
         return hash((self._unbound, self.__wrapped__))
 
     def __repr__(self) -> str:
-        return f"<bound unsync {_name_of(self._unbound.__wrapped__)} of {getattr(self.__wrapped__, '__self__', None)!r}>"
+        return (
+            f"<bound unsync {_name_of(self._unbound.__wrapped__)} of {getattr(self.__wrapped__, '__self__', None)!r}>"
+        )
 
 
 class Unsync:
@@ -288,7 +292,9 @@ class Unsync:
 
 def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
     if not callable(getattr(executor, "submit", None)):
-        raise TypeError(f"unsync.{name} must be a concurrent.futures.Executor (something with submit()), not {executor!r}")
+        raise TypeError(
+            f"unsync.{name} must be a concurrent.futures.Executor (something with submit()), not {executor!r}"
+        )
     return executor  # type: ignore[no-any-return]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Generator
@@ -116,8 +117,8 @@ class Unfuture(Generic[T]):
     def from_value(cls, value: T) -> Unfuture[T]:
         """An Unfuture that is already done with ``value``.
 
-            >>> Unfuture.from_value("ready").result()
-            'ready'
+        >>> Unfuture.from_value("ready").result()
+        'ready'
         """
         future: Unfuture[T] = cls()
         future._settle(_FINISHED, value, None)
@@ -292,11 +293,7 @@ class Unfuture(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         native = self._asyncio_future
-        if (
-            native is not None
-            and not self.done()
-            and native.get_loop() is asyncio._get_running_loop()
-        ):
+        if native is not None and not self.done() and native.get_loop() is asyncio._get_running_loop():
             try:
                 return (yield from native.__await__())
             finally:
@@ -313,10 +310,9 @@ class Unfuture(Generic[T]):
         event = Event()
 
         def wake_waiter(_: Unfuture[T]) -> None:
-            try:
+            # If the awaiting loop has ended, no one is left to wake.
+            with contextlib.suppress(RunFinishedError):
                 token.backend_class.run_sync_soon(event.set, (), token.native_token)
-            except RunFinishedError:
-                pass  # the awaiting loop has ended; no one is left to wake
 
         self.add_done_callback(wake_waiter)
         try:

@@ -90,9 +90,7 @@ class ThreadWorkers(concurrent.futures.Executor):
         with self._lock:
             if len(self._threads) >= self.max_workers:
                 return
-            thread = threading.Thread(
-                target=self._work, name=f"{self._name_prefix}-{len(self._threads)}", daemon=True
-            )
+            thread = threading.Thread(target=self._work, name=f"{self._name_prefix}-{len(self._threads)}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -161,8 +159,7 @@ class FunctionReference:
             )
         if "<locals>" in name:
             raise TypeError(
-                f"{name} cannot run in another process: it is defined inside another function; "
-                "move it to module level"
+                f"{name} cannot run in another process: it is defined inside another function; move it to module level"
             )
         if module == "__main__" and not getattr(sys.modules.get("__main__"), "__file__", None):
             raise TypeError(
@@ -200,7 +197,9 @@ class ProcessWorkers(concurrent.futures.Executor):
     worker.
     """
 
-    def run_by_reference(self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+    def run_by_reference(
+        self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Unfuture[Any]:
         return ambient_loop.submit(_run_in_worker_process, (reference, args, kwargs), {})
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
@@ -217,7 +216,9 @@ def run_in_process(
     return Unfuture(executor.submit(call_by_reference, reference, args, kwargs))
 
 
-def run_in_thread(executor: concurrent.futures.Executor, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[T]:
+def run_in_thread(
+    executor: concurrent.futures.Executor, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Unfuture[T]:
     """Run ``fn`` through ``executor``, in the caller's context; the default pool settles directly."""
     if isinstance(executor, ThreadWorkers):
         future: Unfuture[T] = Unfuture()

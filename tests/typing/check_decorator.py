@@ -1,17 +1,22 @@
 from typing import assert_type
+
 from unsync import Unfuture, unsync
+
 
 @unsync
 async def double(x: int) -> int:
     return x * 2
 
+
 @unsync
 def shout(s: str) -> str:
     return s.upper()
 
+
 @unsync(cpu_bound=True)
 def square(x: int) -> int:
     return x * x
+
 
 class Service:
     @unsync
@@ -21,6 +26,7 @@ class Service:
     @unsync
     def load(self, key: str) -> list[str]:
         return [key]
+
 
 assert_type(double(1), Unfuture[int])
 assert_type(shout("a"), Unfuture[str])
