@@ -20,7 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
-from ._workers import ProcessWorkers, ThreadWorkers
+from ._processes import ProcessWorkers
+from ._workers import ThreadWorkers
 
 try:
     __version__ = version("unsync")

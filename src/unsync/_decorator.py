@@ -20,7 +20,8 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture, install_continuation_runner
-from ._workers import FunctionReference, ProcessWorkers, ThreadWorkers, run_in_process, run_in_thread
+from ._processes import FunctionReference, ProcessWorkers, run_in_process
+from ._workers import ThreadWorkers, run_in_thread
 
 __all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
 
