@@ -184,6 +184,11 @@ class AmbientLoop:
         self._ensure_running().run_soon(fn)
 
     @property
+    def token(self) -> anyio.lowlevel.EventLoopToken:
+        """The ambient loop's anyio token (started if needed), for calls into it from threads."""
+        return self._ensure_running().token
+
+    @property
     def thread(self) -> threading.Thread:
         return self._ensure_running().thread
 
