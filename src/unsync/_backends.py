@@ -86,10 +86,10 @@ class AsyncioSpawner:
         if coro is None:
             return
         loop = self.loop
-        task = loop.create_task(coro, context=context)
+        # Settling inside the task, not from a done callback, saves a loop iteration.
+        task = loop.create_task(self._run_task(coro, future), context=context)
         # asyncio keeps only weak references to tasks: this set keeps them alive.
         self._tasks.add(task)
-        task.add_done_callback(lambda done: self._settle_from_task(done, future))
         future._asyncio_future = task
 
         def cancel_task() -> bool:
@@ -99,14 +99,20 @@ class AsyncioSpawner:
         if not future._claim(cancel_task):
             task.cancel()
 
-    def _settle_from_task(self, task: asyncio.Task[Any], future: Unfuture[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
+    async def _run_task(self, coro: Coroutine[Any, Any, Any], future: Unfuture[Any]) -> None:
+        # The outcome lives in the Unfuture only: a task that kept the exception
+        # too would have asyncio log it as never retrieved.
+        try:
+            value = await coro
+        except asyncio.CancelledError:
             future._set_cancelled()
-        elif (exc := task.exception()) is not None:
+            raise
+        except BaseException as exc:
             future._settle("finished", None, exc)
         else:
-            future._settle("finished", task.result(), None)
+            future._settle("finished", value, None)
+        finally:
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         with anyio.move_on_after(math.inf if grace_period is None else grace_period):

@@ -105,7 +105,7 @@ class Unfuture(Generic[T]):
         self._canceller: Callable[[], bool] | None = None
         # An asyncio future that settles this Unfuture; awaiting from its own
         # loop awaits it directly, which costs no extra hop.
-        self._asyncio_future: asyncio.Future[T] | None = None
+        self._asyncio_future: asyncio.Future[Any] | None = None
         self._lock = threading.Lock()
         # Held while pending; waiters acquire and release it once it is done.
         self._done_lock = threading.Lock()
@@ -294,11 +294,9 @@ class Unfuture(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         native = self._asyncio_future
         if native is not None and not self.done() and native.get_loop() is asyncio._get_running_loop():
-            try:
-                return (yield from native.__await__())
-            finally:
-                self._retrieved = True
-        if not self.done():
+            # Same loop as the task that settles us: await it directly, no hop.
+            yield from native.__await__()
+        elif not self.done():
             yield from self._wait_in_current_loop().__await__()
         if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":
             raise asyncio.CancelledError(f"{self!r} was cancelled")
