@@ -303,8 +303,6 @@ def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any]) ->
     """Call ``continuation(source)`` the way ``@unsync`` would run it."""
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
         return continuation(source)
-    if not callable(continuation):
-        raise TypeError(f"then() needs a callable continuation, not {continuation!r}")
     return runner_for(continuation)(continuation, (source,), {})
 
 

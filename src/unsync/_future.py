@@ -334,6 +334,8 @@ class Unfuture(Generic[T]):
             >>> Unfuture.from_value(3).then(lambda f: f.result() + 1).result()
             4
         """
+        if not callable(continuation):
+            raise TypeError(f"then() needs a callable that takes the finished Unfuture, not {continuation!r}")
         runner = _continuation_runner
         if runner is None:  # pragma: no cover - the package installs one at import
             raise RuntimeError("unsync is not fully imported; import unsync first")
@@ -379,6 +381,7 @@ class Unfuture(Generic[T]):
 
     def __del__(self) -> None:
         if self._exception is not None and not self._retrieved:
+            # Logged like asyncio's "Task exception was never retrieved".
             logger.error(
                 "Unfuture exception was never retrieved: %r",
                 self,
