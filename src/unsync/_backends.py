@@ -135,6 +135,7 @@ class TrioSpawner:
         self._token: trio.lowlevel.TrioToken | None = None
         self._scopes: set[trio.CancelScope] = set()
         self._closing = trio.Event()
+        self._all_done: trio.Event | None = None
 
     async def serve(self, *, task_status: TaskStatus[None]) -> None:
         trio = self._trio
@@ -163,6 +164,7 @@ class TrioSpawner:
 
         if not future._claim(cancel_scope):
             return
+        self._scopes.add(scope)
         # trio copies the spawning context into the new task.
         context.run(self._nursery.start_soon, self._run_task, fn, args, kwargs, future, scope)
 
@@ -174,7 +176,6 @@ class TrioSpawner:
         future: Unfuture[Any],
         scope: trio.CancelScope,
     ) -> None:
-        self._scopes.add(scope)
         try:
             with scope:
                 coro = _call_coroutine_function(fn, args, kwargs, future)
@@ -193,17 +194,17 @@ class TrioSpawner:
             self._scopes.discard(scope)
             if scope.cancelled_caught:
                 future._set_cancelled()
+            if not self._scopes and self._all_done is not None:
+                self._all_done.set()
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         trio = self._trio
         assert self._nursery is not None
-        if cancel:
-            self._nursery.cancel_scope.cancel()
-        else:
+        if not cancel and self._scopes:
+            self._all_done = trio.Event()
             with trio.move_on_after(math.inf if grace_period is None else grace_period):
-                while self._nursery.child_tasks:
-                    await trio.sleep(0.01)
-            self._nursery.cancel_scope.cancel()
+                await self._all_done.wait()
+        self._nursery.cancel_scope.cancel()
         self._closing.set()
 
 
