@@ -47,6 +47,10 @@ _Submission = tuple[
 ]
 
 
+# Loops given up on (stuck at exit, or inherited through fork); see abandon().
+_abandoned_loops: list[_RunningLoop] = []
+
+
 class _RunningLoop:
     """One started ambient loop: its portal, thread, spawner and submission queue."""
 
@@ -116,8 +120,17 @@ class _RunningLoop:
         except TimeoutError:
             # The loop is stuck in blocking code: leave its daemon thread behind
             # rather than hang the caller.
+            self.abandon()
             return
         self._portal_cm.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        """Give up on this loop without ever waiting for it.
+
+        The portal's context manager would wait for the loop if it were
+        garbage-collected unfinished, so it is kept alive until the end.
+        """
+        _abandoned_loops.append(self)
 
 
 class AmbientLoop:
@@ -225,7 +238,9 @@ class AmbientLoop:
         # The loop thread does not exist in the child, and the lock may have
         # been held by another thread at the moment of the fork.
         self._lock = threading.Lock()
-        self._running = None
+        if self._running is not None:
+            self._running.abandon()
+            self._running = None
 
 
 ambient_loop = AmbientLoop()
