@@ -156,19 +156,18 @@ def _raise_unpicklable(
 class BoundUnsyncFunction(Generic[P, T]):
     """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives)."""
 
-    __slots__ = ("__wrapped__", "_unbound")
     __unsync_wrapper__ = True
+    __wrapped__: Callable[..., Any]
+    _runner: Runner
 
     def __init__(self, unbound: UnsyncFunction[Any, T], bound: Callable[P, Any]) -> None:
+        # Name, docstring and extra attributes, as on the decorated function.
+        self.__dict__.update(unbound.__dict__)
         self._unbound = unbound
         self.__wrapped__ = bound
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
-        return self._unbound._runner(self.__wrapped__, args, kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        # Name, docstring and extra attributes come from the decorated function.
-        return getattr(self._unbound, name)
+        return self._runner(self.__wrapped__, args, kwargs)
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -1,0 +1,177 @@
+"""What ``@unsync`` accepts and where each kind of callable runs."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import threading
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from scenarios.cpu_work import sum_of_squares, worker_pid
+from unsync import Unfuture, unsync
+
+
+@unsync
+async def current_thread_async() -> threading.Thread:
+    return threading.current_thread()
+
+
+@unsync
+def current_thread_sync() -> threading.Thread:
+    return threading.current_thread()
+
+
+@unsync
+async def sleep_async(seconds: float) -> str:
+    await anyio.sleep(seconds)
+    return "slept"
+
+
+def test_async_functions_run_on_the_ambient_loop_thread() -> None:
+    assert current_thread_async().result() is unsync.thread
+
+
+def test_sync_functions_run_in_a_worker_thread() -> None:
+    worker = current_thread_sync().result()
+    assert worker is not threading.current_thread()
+    assert worker is not unsync.thread
+
+
+def test_cpu_bound_functions_run_in_another_process() -> None:
+    assert worker_pid().result(timeout=30) != os.getpid()
+    assert sum_of_squares(10).result(timeout=30) == 285
+
+
+def test_every_call_returns_an_unfuture_at_once() -> None:
+    start = time.perf_counter()
+    future = sleep_async(0.3)
+    assert isinstance(future, Unfuture)
+    assert time.perf_counter() - start < 0.2
+    assert future.result() == "slept"
+
+
+class Counter:
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    @unsync
+    async def add_async(self, n: int) -> int:
+        self.value += n
+        return self.value
+
+    @unsync
+    def add_sync(self, n: int) -> int:
+        self.value += n
+        return self.value
+
+
+def test_methods_bind_to_their_instance() -> None:
+    counter = Counter(10)
+    assert counter.add_async(1).result() == 11
+    assert counter.add_sync(2).result() == 13
+    assert Counter.add_async(counter, 3).result() == 16
+
+
+def test_builtins_partials_and_callable_objects() -> None:
+    sleep = unsync(time.sleep)
+    assert sleep(0.01).result() is None
+
+    def power(base: int, exp: int) -> int:
+        return base**exp
+
+    async def apower(base: int, exp: int) -> int:
+        await anyio.sleep(0)
+        return base**exp
+
+    assert unsync(functools.partial(power, exp=3))(2).result() == 8
+    async_partial = unsync(functools.partial(apower, exp=2))
+    assert async_partial(5).result() == 25
+    assert threading.current_thread() is not unsync.thread
+
+    class Greeter:
+        def __call__(self, name: str) -> str:
+            return f"hi {name}"
+
+    class AsyncGreeter:
+        async def __call__(self, name: str) -> threading.Thread:
+            return threading.current_thread()
+
+    assert unsync(Greeter())("ann").result() == "hi ann"
+    assert unsync(AsyncGreeter())("bob").result() is unsync.thread
+
+
+def tagged(fn: Any) -> Any:
+    """Another decorator, written the usual way, that adds an attribute."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    wrapper.tag = "important"  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Documented:
+    @unsync
+    @tagged
+    def method(self) -> str:
+        """Say hello."""
+        return "hello"
+
+
+def test_name_doc_wrapped_and_extra_attributes_survive_including_through_bound_methods() -> None:
+    unbound = Documented.__dict__["method"]
+    bound = Documented().method
+    for wrapped in (unbound, bound):
+        assert wrapped.__name__ == "method"
+        assert wrapped.__doc__ == "Say hello."
+        assert wrapped.tag == "important"
+    assert unbound.__wrapped__.__wrapped__.__name__ == "method"
+    assert bound().result() == "hello"
+
+
+def test_non_callables_are_rejected_where_they_are_decorated() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        unsync(42)  # type: ignore[call-overload]
+    assert current_thread_sync().result() is not None  # still works
+
+
+def test_cpu_bound_coroutine_functions_are_rejected() -> None:
+    async def not_for_processes() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="cpu_bound"):
+        unsync(cpu_bound=True)(not_for_processes)
+
+
+def test_unknown_options_are_errors_that_name_the_valid_ones() -> None:
+    with pytest.raises(TypeError, match=r"'cpu_bund'.*'cpu_bound'"):
+        unsync(cpu_bund=True)  # type: ignore[call-overload]
+    assert sleep_async(0).result() == "slept"
+
+
+def test_compatibility_attributes() -> None:
+    assert unsync.thread.is_alive()
+    assert isinstance(unsync.thread_executor, concurrent.futures.Executor)
+    assert isinstance(unsync.process_executor, concurrent.futures.Executor)
+
+
+def test_any_executor_can_run_sync_work() -> None:
+    default = unsync.thread_executor
+    with concurrent.futures.ThreadPoolExecutor(thread_name_prefix="custom-pool") as pool:
+        unsync.thread_executor = pool
+        try:
+            assert current_thread_sync().result().name.startswith("custom-pool")
+        finally:
+            unsync.thread_executor = default
+    assert not current_thread_sync().result().name.startswith("custom-pool")
+
+
+def test_a_non_executor_is_rejected() -> None:
+    with pytest.raises(TypeError, match="Executor"):
+        unsync.thread_executor = "threads"  # type: ignore[assignment]
