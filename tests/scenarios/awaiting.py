@@ -1,0 +1,161 @@
+"""Awaiting an Unfuture from loops other than the ambient one.
+
+The ambient loop runs in its own thread; these tests await from the user's
+own ``asyncio.run`` and ``trio.run`` loops in the main thread, whichever
+backend the ambient loop uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+import anyio
+import pytest
+
+import trio
+from scenarios.cpu_work import sum_of_squares
+from unsync import Unfuture, unsync
+
+
+@unsync
+async def echo_later(value: str, delay: float = 0.05) -> str:
+    await anyio.sleep(delay)
+    return value
+
+
+@unsync
+def echo_in_thread(value: str) -> str:
+    time.sleep(0.01)
+    return value
+
+
+def make_cancellable() -> tuple[threading.Event, threading.Event, Unfuture[None]]:
+    """A long coroutine that reports when it starts and when its cleanup ran."""
+    started, cleaned_up = threading.Event(), threading.Event()
+
+    @unsync
+    async def long_job() -> None:
+        started.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            cleaned_up.set()
+
+    return started, cleaned_up, long_job()
+
+
+def test_await_from_asyncio_run_in_the_main_thread() -> None:
+    async def main() -> list[str]:
+        completed_elsewhere: Unfuture[str] = Unfuture()
+        threading.Timer(0.02, completed_elsewhere.set_result, args=("timer",)).start()
+        return [
+            await echo_later("async"),
+            await echo_in_thread("thread"),
+            str(await sum_of_squares(3)),
+            await completed_elsewhere,
+        ]
+
+    assert asyncio.run(main()) == ["async", "thread", "5", "timer"]
+
+
+def test_await_from_trio_run_in_the_main_thread() -> None:
+    async def main() -> list[str]:
+        return [await echo_later("async"), await echo_in_thread("thread"), str(await sum_of_squares(3))]
+
+    assert trio.run(main) == ["async", "thread", "5"]
+
+
+def test_asyncio_gather_and_wait_for() -> None:
+    async def main() -> tuple[list[str], float]:
+        start = time.perf_counter()
+        gathered = await asyncio.gather(*(echo_later(str(i), 0.1) for i in range(10)))
+        return gathered, time.perf_counter() - start
+
+    gathered, elapsed = asyncio.run(main())
+    assert gathered == [str(i) for i in range(10)]
+    assert elapsed < 0.5
+
+    async def too_slow() -> None:
+        await asyncio.wait_for(echo_later("late", 5), timeout=0.05)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(too_slow())
+
+
+def test_trio_nursery_and_move_on_after() -> None:
+    async def main() -> tuple[list[str], bool]:
+        results: list[str] = []
+
+        async def collect(value: str) -> None:
+            results.append(await echo_later(value, 0.1))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(10):
+                nursery.start_soon(collect, str(i))
+        with trio.move_on_after(0.05) as scope:
+            await echo_later("late", 5)
+        return sorted(results), scope.cancelled_caught
+
+    results, timed_out = trio.run(main)
+    assert results == sorted(str(i) for i in range(10))
+    assert timed_out
+
+
+def test_a_cancelled_asyncio_awaiter_cancels_the_work() -> None:
+    started, cleaned_up, job = make_cancellable()
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(job, timeout=0.1)
+
+    asyncio.run(main())
+    assert started.is_set()
+    assert cleaned_up.wait(5)
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result(timeout=5)
+
+
+def test_a_cancelled_trio_awaiter_cancels_the_work() -> None:
+    started, cleaned_up, job = make_cancellable()
+
+    async def main() -> None:
+        with trio.move_on_after(0.1):
+            await job
+
+    trio.run(main)
+    assert started.is_set()
+    assert cleaned_up.wait(5)
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result(timeout=5)
+
+
+def test_a_cancelled_unfuture_raises_cancelled_error_in_the_awaiter() -> None:
+    cancelled: Unfuture[int] = Unfuture()
+    cancelled.cancel()
+
+    async def under_asyncio() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+
+    async def under_trio() -> None:
+        with pytest.raises(concurrent.futures.CancelledError):
+            await cancelled
+
+    asyncio.run(under_asyncio())
+    trio.run(under_trio)
+
+
+def test_exceptions_reach_the_foreign_awaiter() -> None:
+    @unsync
+    async def broken() -> None:
+        raise LookupError("nothing here")
+
+    async def main() -> None:
+        with pytest.raises(LookupError, match="nothing here"):
+            await broken()
+
+    asyncio.run(main())
+    trio.run(main)
