@@ -113,8 +113,7 @@ class _RunningLoop:
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
         self.closed = True
-        self.cancel_queued()
-        closing = self.portal.start_task_soon(self.spawner.aclose, cancel, grace_period)
+        closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
         try:
             closing.result(None if grace_period is None else grace_period + 1)
         except TimeoutError:
@@ -123,6 +122,14 @@ class _RunningLoop:
             self.abandon()
             return
         self._portal_cm.__exit__(None, None, None)
+        self.cancel_queued()  # submissions that raced with the close
+
+    async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
+        if cancel:
+            self.cancel_queued()
+        else:
+            self.spawn_queued()
+        await self.spawner.aclose(cancel, grace_period)
 
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.

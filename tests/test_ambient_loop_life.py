@@ -1,0 +1,230 @@
+"""The ambient loop's life: backend choice, lazy start, shutdown, exit and fork.
+
+Each test runs a script in a fresh interpreter, since all of this is
+process-wide state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from conftest import RunPython
+
+BACKENDS = ["asyncio", "trio"]
+
+
+def test_use_backend_from_the_module_and_from_the_decorator(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import sniffio, threading
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator
+        async def library():
+            return sniffio.current_async_library()
+
+        assert not any(t.name == "unsync-ambient-loop" for t in threading.enumerate()), "started too early"
+        unsync.use_backend("trio")
+        print(library().result())
+        unsync.shutdown()
+        decorator.use_backend("asyncio")
+        print(library().result())
+        """
+    )
+    assert proc.stdout.split() == ["trio", "asyncio"]
+
+
+def test_backend_errors_say_what_to_do(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import unsync
+        from unsync import unsync as decorator
+
+        try:
+            unsync.use_backend("curio")
+        except ValueError as exc:
+            print("ValueError:", exc)
+
+        @decorator
+        async def ping():
+            return "pong"
+
+        ping().result()
+        unsync.use_backend("asyncio")  # the current choice again: fine
+        try:
+            unsync.use_backend("trio")
+        except RuntimeError as exc:
+            print("RuntimeError:", exc)
+        print(ping().result())
+        """
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("ValueError:") and "'asyncio'" in lines[0] and "'trio'" in lines[0]
+    assert lines[1].startswith("RuntimeError:") and "unsync.shutdown()" in lines[1]
+    assert lines[2] == "pong"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not run on Windows")
+def test_uvloop_by_option_and_by_policy(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import asyncio
+        import uvloop
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator
+        async def loop_type():
+            return type(asyncio.get_running_loop()).__module__
+
+        unsync.use_backend("asyncio", use_uvloop=True)
+        print(loop_type().result())
+        unsync.shutdown()
+        unsync.use_backend("asyncio", loop_factory=asyncio.SelectorEventLoop)
+        print(loop_type().result())
+        unsync.shutdown()
+        unsync.use_backend("asyncio")
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        print(loop_type().result())
+        """
+    )
+    assert proc.stdout.split() == ["uvloop", "asyncio.unix_events", "uvloop"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_loop_starts_once_however_many_threads_race(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import threading
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def loop_thread():
+            return threading.current_thread()
+
+        start = threading.Barrier(16)
+        seen = []
+
+        def first_call():
+            start.wait()
+            seen.append(loop_thread().result())
+
+        threads = [threading.Thread(target=first_call) for _ in range(16)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(len(seen), len(set(seen)), sum(t.name == "unsync-ambient-loop" for t in threading.enumerate()))
+        """
+    )
+    assert proc.stdout.split() == ["16", "1", "1"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shutdown_cancels_pending_tasks_and_a_fresh_loop_follows(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import threading, anyio
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+        started = threading.Event()
+        cleanups = []
+
+        @decorator
+        async def long_job():
+            started.set()
+            try:
+                await anyio.sleep(3600)
+            finally:
+                cleanups.append("cleaned")
+
+        @decorator
+        async def short_job():
+            await anyio.sleep(0.1)
+            return threading.current_thread()
+
+        job = long_job()
+        started.wait(5)
+        first_thread = unsync.unsync.thread
+        unsync.shutdown()
+        print(cleanups, job.cancelled())
+        unsync.shutdown()  # nothing running: harmless
+        second = short_job()
+        print(second.result() is not first_thread)
+        waited = short_job()
+        unsync.shutdown(cancel=False)
+        print(waited.done() and not waited.cancelled())
+        """
+    )
+    assert proc.stdout.splitlines() == ["['cleaned'] True", "True", "True"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_interpreter_exit_with_sleeping_tasks_is_prompt(run_python: RunPython, backend: str) -> None:
+    started = time.perf_counter()
+    proc = run_python(
+        f"""
+        import anyio, threading
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+        started = threading.Event()
+
+        @decorator
+        async def sleeper():
+            started.set()
+            try:
+                await anyio.sleep(3600)
+            finally:
+                print("cleanup ran", flush=True)
+
+        sleeper()
+        started.wait(5)
+        print("main done", flush=True)
+        """,
+        timeout=20,
+    )
+    assert proc.stdout.splitlines() == ["main done", "cleanup ran"]
+    assert time.perf_counter() - started < 10
+
+
+def test_a_script_that_never_uses_unsync_exits_at_once(run_python: RunPython) -> None:
+    proc = run_python("import threading, unsync; print(threading.active_count())")
+    assert proc.stdout.strip() == "1"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_forked_child_gets_a_fresh_ambient_loop(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import os, threading, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def loop_thread_id():
+            return threading.get_ident()
+
+        @decorator
+        def worker_thread_id():
+            return threading.get_ident()
+
+        parent_loop = loop_thread_id().result()
+        worker_thread_id().result()
+        pid = os.fork()
+        if pid == 0:
+            ok = loop_thread_id().result(timeout=10) != parent_loop and worker_thread_id().result(timeout=10)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), loop_thread_id().result() == parent_loop)
+        """
+    )
+    assert proc.stdout.split() == ["0", "True"]
