@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio.lowlevel
+import sniffio
 from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -45,6 +46,32 @@ _Submission = tuple[
     contextvars.Context,
     Unfuture[Any],
 ]
+
+
+def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn(*args)``, from a helper thread if this thread runs an event loop.
+
+    The portal's blocking calls refuse to run in a thread that runs trio (and
+    would stall any loop anyway), but the loop may first be needed, or be shut
+    down, from inside the user's own ``trio.run`` or ``asyncio.run``.
+    """
+    if sniffio.thread_local.name is None and asyncio._get_running_loop() is None:
+        return fn(*args)
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            outcome.append(fn(*args))
+        except BaseException as exc:
+            failure.append(exc)
+
+    helper = threading.Thread(target=call, name="unsync-loop-starter")
+    helper.start()
+    helper.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 # Loops given up on (stuck at exit, or inherited through fork); see abandon().
@@ -188,7 +215,7 @@ class AmbientLoop:
             return running
         with self._lock:
             if self._running is None:
-                self._running = _RunningLoop(self._backend, self._options)
+                self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
             return self._running
 
     def submit(
@@ -234,7 +261,7 @@ class AmbientLoop:
             return
         if threading.get_ident() == running.thread_id:
             raise RuntimeError("unsync.shutdown() cannot be called from the ambient loop's own thread")
-        running.stop(cancel, grace_period)
+        _off_event_loop(running.stop, cancel, grace_period)
 
     def _shutdown_at_exit(self) -> None:
         running, self._running = self._running, None

@@ -1,0 +1,1 @@
+from scenarios.readme_examples import *
