@@ -14,8 +14,8 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Generic, TypeVar, cast, overload
 
 import anyio.lowlevel
 import sniffio
@@ -323,7 +323,13 @@ class Unfuture(Generic[T]):
 
     # -- continuations -------------------------------------------------------------
 
-    def then(self, continuation: Callable[[Unfuture[T]], Awaitable[U] | Unfuture[U] | U]) -> Unfuture[U]:
+    @overload
+    def then(self, continuation: Callable[[Unfuture[T]], Coroutine[Any, Any, U]]) -> Unfuture[U]: ...
+    @overload
+    def then(self, continuation: Callable[[Unfuture[T]], Unfuture[U]]) -> Unfuture[U]: ...
+    @overload
+    def then(self, continuation: Callable[[Unfuture[T]], U]) -> Unfuture[U]: ...
+    def then(self, continuation: Callable[[Unfuture[T]], Any]) -> Unfuture[Any]:
         """Run ``continuation(self)`` once this Unfuture is done.
 
         The continuation receives this (finished) Unfuture and returns an
@@ -339,7 +345,7 @@ class Unfuture(Generic[T]):
         runner = _continuation_runner
         if runner is None:  # pragma: no cover - the package installs one at import
             raise RuntimeError("unsync is not fully imported; import unsync first")
-        chained: Unfuture[U] = Unfuture()
+        chained: Unfuture[Any] = Unfuture()
 
         def start_continuation(source: Unfuture[T]) -> None:
             try:
