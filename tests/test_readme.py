@@ -22,6 +22,6 @@ def test_every_runnable_example_has_an_expected_output() -> None:
     assert len(RUNNABLE) == len(EXPECTED_OUTPUT)
 
 
-@pytest.mark.parametrize(("code", "expected"), zip(RUNNABLE, EXPECTED_OUTPUT, strict=False))
+@pytest.mark.parametrize(("code", "expected"), list(zip(RUNNABLE, EXPECTED_OUTPUT, strict=False)))
 def test_readme_example_runs(run_python: RunPython, code: str, expected: str) -> None:
     assert re.fullmatch(expected, run_python(code).stdout.strip())
