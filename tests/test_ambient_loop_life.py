@@ -228,3 +228,40 @@ def test_a_forked_child_gets_a_fresh_ambient_loop(run_python: RunPython, backend
         """
     )
     assert proc.stdout.split() == ["0", "True"]
+
+
+def test_global_thread_and_process_limits_apply_at_run_time(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import threading, time
+        from unsync import unsync
+
+        lock, now, peak = threading.Lock(), [0], [0]
+
+        @unsync
+        def busy():
+            with lock:
+                now[0] += 1
+                peak[0] = max(peak[0], now[0])
+            time.sleep(0.05)
+            with lock:
+                now[0] -= 1
+
+        def peak_of(calls):
+            peak[0] = 0
+            for f in [busy() for _ in range(calls)]:
+                f.result()
+            return peak[0]
+
+        unsync.thread_limit = 2
+        print(unsync.thread_limit, peak_of(6))
+        unsync.thread_limit = 5
+        print(peak_of(10))
+        unsync.thread_limit = 1
+        peak_of(10)  # surplus workers retire as they finish
+        print(peak_of(4))
+        unsync.process_limit = 1
+        print(unsync.process_limit)
+        """
+    )
+    assert proc.stdout.split() == ["2", "2", "5", "1", "1"]

@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
+from ._limits import Limiter
 from ._processes import ProcessWorkers
 from ._workers import ThreadWorkers
 
@@ -34,6 +35,7 @@ shutdown = unsync.shutdown
 __all__ = [
     "BoundUnsyncFunction",
     "DeadlockError",
+    "Limiter",
     "ProcessWorkers",
     "ThreadWorkers",
     "Unfuture",

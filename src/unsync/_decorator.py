@@ -20,6 +20,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture, install_continuation_runner
+from ._limits import Limiter, run_limited
 from ._processes import FunctionReference, ProcessWorkers, run_in_process
 from ._workers import ThreadWorkers, run_in_thread
 
@@ -32,7 +33,7 @@ S = TypeVar("S")
 
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]]
 
-OPTIONS = ("cpu_bound",)
+OPTIONS = ("cpu_bound", "limit")
 
 
 class _Executors:
@@ -104,7 +105,7 @@ class UnsyncFunction(Generic[P, T]):
     __unsync_wrapper__ = True
     __wrapped__: Callable[..., Any]
 
-    def __init__(self, fn: Callable[P, Any], runner: Runner) -> None:
+    def __init__(self, fn: Callable[P, Any], runner: Runner, limiter: Limiter | None = None) -> None:
         functools.update_wrapper(self, fn)
         self._runner = runner
         if runner is _run_in_process:
@@ -113,6 +114,9 @@ class UnsyncFunction(Generic[P, T]):
                 FunctionReference.to(fn)
             except TypeError as exc:
                 self._runner = functools.partial(_raise_unpicklable, exc)
+                return
+        if limiter is not None:
+            self._runner = functools.partial(run_limited, limiter, runner, in_worker_thread=runner is _run_in_thread)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
         return self._runner(self.__wrapped__, args, kwargs)
@@ -205,15 +209,20 @@ class Unsync:
     ``process_executor`` are kept from unsync 1.4.0.
     """
 
-    def __init__(self, *, cpu_bound: bool = False) -> None:
+    def __init__(self, *, cpu_bound: bool = False, limit: int | Limiter | None = None) -> None:
+        if limit is not None and not isinstance(limit, Limiter):
+            Limiter(limit)  # checks the number now, where the decorator is written
         self._cpu_bound = cpu_bound
+        self._limit = limit
 
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> UnsyncFunction[P, T]: ...
     @overload
-    def __call__(self, fn: None = None, /, *, cpu_bound: bool = False) -> Unsync: ...
+    def __call__(
+        self, fn: None = None, /, *, cpu_bound: bool = False, limit: int | Limiter | None = None
+    ) -> Unsync: ...
     def __call__(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if fn is None:
             unknown = sorted(set(options) - set(OPTIONS))
@@ -227,7 +236,9 @@ class Unsync:
             raise TypeError("pass options as @unsync(cpu_bound=True), not together with the function")
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
-        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound))
+        # An int limit belongs to this one function; a Limiter may be shared.
+        limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
+        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
 
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
@@ -240,6 +251,11 @@ class Unsync:
     def thread(self) -> Any:
         """The thread that runs the ambient loop (started if needed)."""
         return ambient_loop.thread
+
+    @property
+    def token(self) -> Any:
+        """The ambient loop's `anyio.lowlevel.EventLoopToken`, for ``anyio.from_thread.run(..., token=...)``."""
+        return ambient_loop.token
 
     @property
     def thread_executor(self) -> concurrent.futures.Executor:
@@ -258,6 +274,24 @@ class Unsync:
     @process_executor.setter
     def process_executor(self, executor: concurrent.futures.Executor) -> None:
         executors.process = _check_executor(executor, "process_executor")
+
+    @property
+    def thread_limit(self) -> int:
+        """How many worker threads the default pool may run at once (default 40)."""
+        return _default_pool(executors.thread, ThreadWorkers, "thread_executor").max_workers
+
+    @thread_limit.setter
+    def thread_limit(self, limit: int) -> None:
+        _default_pool(executors.thread, ThreadWorkers, "thread_executor").max_workers = _check_limit(limit)
+
+    @property
+    def process_limit(self) -> int:
+        """How many worker processes the default pool may run at once (default: the CPU count)."""
+        return _default_pool(executors.process, ProcessWorkers, "process_executor").max_workers
+
+    @process_limit.setter
+    def process_limit(self, limit: int) -> None:
+        _default_pool(executors.process, ProcessWorkers, "process_executor").max_workers = _check_limit(limit)
 
     @staticmethod
     def use_backend(backend: str, **options: Any) -> None:
@@ -288,6 +322,21 @@ class Unsync:
             >>> unsync.shutdown()
         """
         ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
+
+
+PoolT = TypeVar("PoolT")
+
+
+def _default_pool(executor: concurrent.futures.Executor, kind: type[PoolT], name: str) -> PoolT:
+    if not isinstance(executor, kind):
+        raise TypeError(f"unsync.{name} was replaced by {executor!r}: set its limit on that executor itself")
+    return executor
+
+
+def _check_limit(limit: object) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"a limit must be a whole number of at least 1, not {limit!r}")
+    return limit
 
 
 def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:

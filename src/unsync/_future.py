@@ -90,6 +90,7 @@ class Unfuture(Generic[T]):
         "_done_lock",
         "_exception",
         "_lock",
+        "_queued_in",
         "_result",
         "_retrieved",
         "_state",
@@ -106,6 +107,8 @@ class Unfuture(Generic[T]):
         # An asyncio future that settles this Unfuture; awaiting from its own
         # loop awaits it directly, which costs no extra hop.
         self._asyncio_future: asyncio.Future[Any] | None = None
+        # The Limiter this call waits in line for, if any (see _limits).
+        self._queued_in: Any = None
         self._lock = threading.Lock()
         # Held while pending; waiters acquire and release it once it is done.
         self._done_lock = threading.Lock()
@@ -262,8 +265,14 @@ class Unfuture(Generic[T]):
                 f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
                 "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
             )
-        if not self._done_lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
+        limiter = self._queued_in
+        holds_a_slot = limiter is not None and timeout is None and limiter._before_blocking_wait()
+        try:
+            if not self._done_lock.acquire(timeout=-1 if timeout is None else timeout):
+                raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
+        finally:
+            if holds_a_slot:
+                limiter._after_blocking_wait()
         self._done_lock.release()
 
     def result(self, timeout: float | None = None) -> T:

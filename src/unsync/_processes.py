@@ -9,6 +9,7 @@ worker unwraps whatever it finds there back to the original.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +70,12 @@ def call_by_reference(reference: FunctionReference, args: tuple[Any, ...], kwarg
     return reference.resolve()(*args, **kwargs)
 
 
-async def _run_in_worker_process(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _run_in_worker_process(
+    reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any], max_workers: int
+) -> Any:
+    limiter = anyio.to_process.current_default_process_limiter()
+    if limiter.total_tokens != max_workers:
+        limiter.total_tokens = max_workers
     return await anyio.to_process.run_sync(call_by_reference, reference, args, kwargs, cancellable=True)
 
 
@@ -82,10 +88,13 @@ class ProcessWorkers(concurrent.futures.Executor):
     worker.
     """
 
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+
     def run_by_reference(
         self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Unfuture[Any]:
-        return ambient_loop.submit(_run_in_worker_process, (reference, args, kwargs), {})
+        return ambient_loop.submit(_run_in_worker_process, (reference, args, kwargs, self.max_workers), {})
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run the module-level function ``fn`` in a worker process."""

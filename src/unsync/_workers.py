@@ -61,7 +61,7 @@ class ThreadWorkers(concurrent.futures.Executor):
         self.max_workers = max_workers or DEFAULT_MAX_THREADS
         self._name_prefix = thread_name_prefix
         self._queue: SimpleQueue[_WorkItem | None] = SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        self._idle_workers = 0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shut_down = False
@@ -72,7 +72,7 @@ class ThreadWorkers(concurrent.futures.Executor):
         if self._shut_down:
             raise RuntimeError("this thread pool has been shut down; it accepts no more work")
         self._queue.put((contextvars.copy_context(), fn, args, kwargs, future))
-        if not self._idle.acquire(blocking=False):
+        if self._queue.qsize() > self._idle_workers:
             self._add_thread()
 
     def _add_thread(self) -> None:
@@ -83,19 +83,39 @@ class ThreadWorkers(concurrent.futures.Executor):
             thread.start()
             self._threads.append(thread)
 
+    def _set_idle(self, change: int) -> bool:
+        """Count this worker as idle (+1) or busy (-1); False if it should retire."""
+        with self._lock:
+            if change > 0 and len(self._threads) > self.max_workers:
+                # The limit was lowered: surplus workers retire as they finish.
+                self._threads.remove(threading.current_thread())
+                return False
+            self._idle_workers += change
+            return True
+
     def _work(self) -> None:
         queue = self._queue
+        if not self._set_idle(+1):
+            return
         while (item := queue.get()) is not None:
+            self._set_idle(-1)
             context, fn, args, kwargs, future = item
             if future._claim():
+                value: Any = None
+                error: BaseException | None = None
                 try:
                     value = context.run(fn, *args, **kwargs)
                 except BaseException as exc:
-                    future._settle("finished", None, exc)
-                else:
-                    future._settle("finished", value, None)
+                    error = exc
+                # Idle before settling: the woken caller may submit again at once.
+                stays = self._set_idle(+1)
+                future._settle("finished", value, error)
+            else:
+                stays = self._set_idle(+1)
             del item, context, fn, args, kwargs, future
-            self._idle.release()
+            if not stays:
+                return
+        self._set_idle(-1)
         queue.put(None)  # pass the stop signal on to the next worker
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
@@ -122,7 +142,7 @@ class ThreadWorkers(concurrent.futures.Executor):
 
     def _forget_after_fork(self) -> None:
         self._queue = SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        self._idle_workers = 0
         self._threads = []
         self._lock = threading.Lock()
 
