@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
-from ._processes import ProcessWorkers
+from ._processes import ProcessWorkers, WorkerProcessDied
 from ._workers import ThreadWorkers
 
 try:
@@ -41,6 +41,7 @@ __all__ = [
     "Unfuture",
     "Unsync",
     "UnsyncFunction",
+    "WorkerProcessDied",
     "__version__",
     "shutdown",
     "unsync",

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import pickle
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_process
+from anyio import BrokenWorkerProcess
 
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture
@@ -65,9 +68,48 @@ class FunctionReference:
         return found  # type: ignore[no-any-return]
 
 
+class WorkerProcessDied(RuntimeError):
+    """The worker process running a ``cpu_bound`` call died before it answered.
+
+    Only the calls that worker was running fail; the next call gets a fresh
+    worker.
+    """
+
+
 def call_by_reference(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Worker-side entry point: resolve ``reference`` and call it."""
     return reference.resolve()(*args, **kwargs)
+
+
+def _call_in_worker(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    # Runs in the worker.  The result is pickled here so that a failure names
+    # the function; the worker-side traceback rides along as a note, since
+    # tracebacks themselves do not pickle.
+    try:
+        result = call_by_reference(reference, args, kwargs)
+    except BaseException as exc:
+        exc.add_note(f"Traceback in the worker process (pid {os.getpid()}):\n" + "".join(traceback.format_exc()))
+        raise
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise TypeError(
+            f"the result of {reference.qualname}() cannot be sent back from its worker process: {exc}"
+        ) from None
+
+
+def _name_unpicklable_argument(
+    reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str | None:
+    named = [(f"argument {i + 1}", value) for i, value in enumerate(args)] + [
+        (f"argument {name!r}", value) for name, value in kwargs.items()
+    ]
+    for label, value in named:
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return f"{label} of {reference.qualname}() cannot be sent to a worker process: {exc}"
+    return None
 
 
 async def _run_in_worker_process(
@@ -76,7 +118,19 @@ async def _run_in_worker_process(
     limiter = anyio.to_process.current_default_process_limiter()
     if limiter.total_tokens != max_workers:
         limiter.total_tokens = max_workers
-    return await anyio.to_process.run_sync(call_by_reference, reference, args, kwargs, cancellable=True)
+    try:
+        pickled = await anyio.to_process.run_sync(_call_in_worker, reference, args, kwargs, cancellable=True)
+    except BrokenWorkerProcess:
+        raise WorkerProcessDied(
+            f"the worker process running {reference.qualname}() died before it answered "
+            "(a crash, os._exit(), or killed, e.g. by the out-of-memory killer); the next call starts a fresh worker"
+        ) from None
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        problem = _name_unpicklable_argument(reference, args, kwargs)
+        if problem is None:
+            raise
+        raise TypeError(problem) from exc
+    return pickle.loads(pickled)
 
 
 class ProcessWorkers(concurrent.futures.Executor):

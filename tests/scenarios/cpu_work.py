@@ -19,3 +19,31 @@ def sum_of_squares(n: int) -> int:
 def double_the_result(done: "object") -> int:
     # A continuation in another process: it receives the finished Unfuture.
     return 2 * done.result()  # type: ignore[attr-defined,no-any-return]
+
+
+@unsync(cpu_bound=True)
+def fail_in_worker(message: str) -> None:
+    raise KeyError(message)
+
+
+@unsync(cpu_bound=True)
+def exit_abruptly(code: int) -> None:
+    os._exit(code)
+
+
+@unsync(cpu_bound=True)
+def spin_forever() -> None:
+    while True:
+        pass
+
+
+@unsync(cpu_bound=True)
+def make_a_lock() -> object:
+    import threading
+
+    return threading.Lock()
+
+
+@unsync(cpu_bound=True)
+def describe(value: object) -> str:
+    return type(value).__name__

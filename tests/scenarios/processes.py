@@ -1,0 +1,80 @@
+"""cpu_bound work in worker processes: errors, dead workers, cancellation."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+
+from scenarios.cpu_work import (
+    describe,
+    exit_abruptly,
+    fail_in_worker,
+    make_a_lock,
+    spin_forever,
+    sum_of_squares,
+    worker_pid,
+)
+from unsync import WorkerProcessDied, unsync
+
+
+def test_worker_processes_are_reused() -> None:
+    first = worker_pid().result(timeout=30)
+    assert worker_pid().result(timeout=30) == first
+
+
+def test_an_exception_keeps_its_type_and_carries_the_worker_traceback() -> None:
+    with pytest.raises(KeyError, match="missing") as caught:
+        fail_in_worker("missing").result(timeout=30)
+    notes = "".join(getattr(caught.value, "__notes__", []))
+    assert "Traceback in the worker process" in notes
+    assert "fail_in_worker" in notes
+
+
+def test_a_dead_worker_fails_only_its_call_and_the_next_call_works() -> None:
+    with pytest.raises(WorkerProcessDied, match="exit_abruptly"):
+        exit_abruptly(3).result(timeout=30)
+    assert sum_of_squares(4).result(timeout=30) == 14
+
+
+def test_unpicklable_arguments_and_results_are_named() -> None:
+    with pytest.raises(TypeError, match=r"argument 1 of describe\(\)"):
+        describe(threading.Lock()).result(timeout=30)
+    with pytest.raises(TypeError, match=r"result of make_a_lock\(\)"):
+        make_a_lock().result(timeout=30)
+    assert describe(3).result(timeout=30) == "int"
+
+
+def test_functions_no_worker_can_import_are_refused_at_the_call() -> None:
+    def nested(x: int) -> int:
+        return x
+
+    refused = unsync(cpu_bound=True)(nested)
+    with pytest.raises(TypeError, match="inside another function"):
+        refused(1)
+    with pytest.raises(TypeError, match="lambda"):
+        unsync(cpu_bound=True)(lambda: None)()
+
+
+def test_cancelling_running_cpu_work_terminates_its_worker() -> None:
+    running = spin_forever()
+    time.sleep(0.5)  # let it reach the loop
+    assert running.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        running.result(timeout=10)
+    assert sum_of_squares(3).result(timeout=30) == 5
+
+
+def test_a_process_pool_executor_can_run_cpu_work() -> None:
+    default = unsync.process_executor
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        unsync.process_executor = pool
+        try:
+            pid = worker_pid().result(timeout=60)
+        finally:
+            unsync.process_executor = default
+    assert pid != os.getpid()
