@@ -29,5 +29,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache
