@@ -105,10 +105,6 @@ class _RunningLoop:
         return anyio.lowlevel.current_token(), threading.current_thread()
 
     def submit(self, submission: _Submission) -> None:
-        if threading.get_ident() == self.thread_id:
-            # Already on the loop: spawn now, no hop needed.
-            self.spawner.spawn(*submission)
-            return
         self._queue.append(submission)
         if not self._wake_scheduled:
             # A duplicate wake-up is harmless; a lost one cannot happen because
@@ -223,7 +219,12 @@ class AmbientLoop:
     ) -> Unfuture[T]:
         """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
         future: Unfuture[T] = Unfuture()
-        (self._running or self._ensure_running()).submit((fn, args, kwargs, contextvars.copy_context(), future))
+        running = self._running or self._ensure_running()
+        if threading.get_ident() == running.thread_id:
+            # Already on the loop: spawn now, in the calling task's context.
+            running.spawner.spawn(fn, args, kwargs, None, future)
+        else:
+            running.submit((fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
     def run_soon(self, fn: Callable[[], object]) -> None:

@@ -37,10 +37,10 @@ class TaskSpawner(Protocol):
         fn: CoroutineFunction,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        context: contextvars.Context,
+        context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
-        """Start ``fn(*args, **kwargs)`` in ``context``; settle ``future`` with its outcome."""
+        """Start ``fn(*args, **kwargs)`` in ``context`` (None: the current one); settle ``future``."""
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         """Cancel (or wait for) every task; return when they have all ended."""
@@ -79,11 +79,13 @@ class AsyncioSpawner:
         fn: CoroutineFunction,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        context: contextvars.Context,
+        context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
-        coro = _call_coroutine_function(fn, args, kwargs, future)
-        if coro is None:
+        try:
+            coro = fn(*args, **kwargs)
+        except BaseException as exc:
+            future._settle("finished", None, exc)
             return
         loop = self.loop
         # Settling inside the task, not from a done callback, saves a loop iteration.
@@ -150,7 +152,7 @@ class TrioSpawner:
         fn: CoroutineFunction,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        context: contextvars.Context,
+        context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
         assert self._nursery is not None
@@ -166,7 +168,10 @@ class TrioSpawner:
             return
         self._scopes.add(scope)
         # trio copies the spawning context into the new task.
-        context.run(self._nursery.start_soon, self._run_task, fn, args, kwargs, future, scope)
+        if context is None:
+            self._nursery.start_soon(self._run_task, fn, args, kwargs, future, scope)
+        else:
+            context.run(self._nursery.start_soon, self._run_task, fn, args, kwargs, future, scope)
 
     async def _run_task(
         self,

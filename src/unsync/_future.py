@@ -110,9 +110,9 @@ class Unfuture(Generic[T]):
         # The Limiter this call waits in line for, if any (see _limits).
         self._queued_in: Any = None
         self._lock = threading.Lock()
-        # Held while pending; waiters acquire and release it once it is done.
-        self._done_lock = threading.Lock()
-        self._done_lock.acquire()
+        # Made, held, on the first blocking wait; released when done.  Awaited
+        # and callback-only Unfutures never need one.
+        self._done_lock: threading.Lock | None = None
         if source is not None:
             self._mirror(source)
 
@@ -145,7 +145,9 @@ class Unfuture(Generic[T]):
             self._exception = exception
             callbacks, self._callbacks = self._callbacks, []
             self._canceller = None
-        self._done_lock.release()
+            done_lock = self._done_lock
+        if done_lock is not None:
+            done_lock.release()
         for callback in callbacks:
             self._run_callback(callback)
         return True
@@ -265,15 +267,22 @@ class Unfuture(Generic[T]):
                 f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
                 "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
             )
+        with self._lock:
+            if self._state is _FINISHED or self._state is _CANCELLED:
+                return
+            done_lock = self._done_lock
+            if done_lock is None:
+                done_lock = self._done_lock = threading.Lock()
+                done_lock.acquire()
         limiter = self._queued_in
         holds_a_slot = limiter is not None and timeout is None and limiter._before_blocking_wait()
         try:
-            if not self._done_lock.acquire(timeout=-1 if timeout is None else timeout):
+            if not done_lock.acquire(timeout=-1 if timeout is None else timeout):
                 raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
         finally:
             if holds_a_slot:
                 limiter._after_blocking_wait()
-        self._done_lock.release()
+        done_lock.release()
 
     def result(self, timeout: float | None = None) -> T:
         """Block until done and return the result, or raise the work's exception.
