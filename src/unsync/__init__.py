@@ -22,6 +22,7 @@ from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._processes import ProcessWorkers, WorkerProcessDied
+from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from ._workers import ThreadWorkers
 
 try:
@@ -33,6 +34,9 @@ use_backend = unsync.use_backend
 shutdown = unsync.shutdown
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "BoundUnsyncFunction",
     "DeadlockError",
     "Limiter",
@@ -43,7 +47,9 @@ __all__ = [
     "UnsyncFunction",
     "WorkerProcessDied",
     "__version__",
+    "as_completed",
     "shutdown",
     "unsync",
     "use_backend",
+    "wait",
 ]
