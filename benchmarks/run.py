@@ -27,11 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import trio
 from anyio.from_thread import start_blocking_portal
 
+import trio
+
 sys.path.insert(0, str(Path(__file__).parent))
-from workloads import (  # noqa: E402
+from workloads import (
     Workload,
     burst,
     memory_per_pending_call,
@@ -42,8 +43,8 @@ from workloads import (  # noqa: E402
     timed,
 )
 
-import unsync  # noqa: E402
-from unsync import unsync as unsynced  # noqa: E402
+import unsync
+from unsync import unsync as unsynced
 
 HERE = Path(__file__).parent
 OLD_VENV = HERE / ".venv-unsync14"
@@ -198,11 +199,15 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
                 per_call(f"await inside the loop / unsync {backend}", await_inside_ambient, n_rt)
                 per_call(f"await inside the loop / plain task {backend}", await_plain_task_inside_ambient, n_rt)
         switch_backend("asyncio")
-        per_call("async round trip / run_coroutine_threadsafe", round_trip(lambda: plain_loop.submit(return_at_once)), n_rt)
+        per_call(
+            "async round trip / run_coroutine_threadsafe", round_trip(lambda: plain_loop.submit(return_at_once)), n_rt
+        )
         per_call("async burst / run_coroutine_threadsafe", burst(lambda: plain_loop.submit(return_at_once)), n_burst)
         per_call(
             "async round trip / trio.from_thread.run",
-            lambda n: timed(lambda: [trio.from_thread.run(return_at_once, trio_token=trio_thread.token) for _ in range(n)]),
+            lambda n: timed(
+                lambda: [trio.from_thread.run(return_at_once, trio_token=trio_thread.token) for _ in range(n)]
+            ),
             n_rt,
         )
         per_call(
@@ -215,7 +220,11 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
         per_call("thread burst / unsync", burst(nop_thread), n_burst)
         per_call("thread burst / ThreadPoolExecutor", burst(lambda: pool.submit(return_at_once_sync)), n_burst)
         per_call("process round trip / unsync", round_trip(nop_process), n_process)
-        per_call("process round trip / ProcessPoolExecutor", round_trip(lambda: processes.submit(return_at_once_sync)), n_process)
+        per_call(
+            "process round trip / ProcessPoolExecutor",
+            round_trip(lambda: processes.submit(return_at_once_sync)),
+            n_process,
+        )
         per_call("process burst / unsync", burst(nop_process), n_process)
         per_call("process burst / ProcessPoolExecutor", burst(lambda: processes.submit(return_at_once_sync)), n_process)
         for name, value in measure_old_unsync(old_python, n_rt, n_burst, n_mem if r == 0 else 0).items():
@@ -238,14 +247,34 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
 
 TARGETS: list[tuple[str, str, str, float]] = [
     ("async round trip, asyncio", "async round trip / unsync asyncio", "async round trip / unsync 1.4.0", 0.8),
-    ("async round trip, asyncio", "async round trip / unsync asyncio", "async round trip / run_coroutine_threadsafe", 1.0),
+    (
+        "async round trip, asyncio",
+        "async round trip / unsync asyncio",
+        "async round trip / run_coroutine_threadsafe",
+        1.0,
+    ),
     ("async round trip, trio", "async round trip / unsync trio", "async round trip / trio.from_thread.run", 1.0),
     ("async burst", "async burst / unsync asyncio", "async burst / unsync 1.4.0", 0.5),
     ("thread round trip", "thread round trip / unsync", "thread round trip / ThreadPoolExecutor", 1.3),
     ("thread round trip", "thread round trip / unsync", "thread round trip / unsync 1.4.0", 0.5),
-    ("await inside the loop", "await inside the loop / unsync asyncio", "await inside the loop / plain task asyncio", 1.2),
-    ("memory per pending call", "bytes per pending call / unsync asyncio", "bytes per pending call / unsync 1.4.0", 0.6),
-    ("memory per pending call", "bytes per pending call / unsync asyncio", "bytes per pending call / run_coroutine_threadsafe", 1.0),
+    (
+        "await inside the loop",
+        "await inside the loop / unsync asyncio",
+        "await inside the loop / plain task asyncio",
+        1.2,
+    ),
+    (
+        "memory per pending call",
+        "bytes per pending call / unsync asyncio",
+        "bytes per pending call / unsync 1.4.0",
+        0.6,
+    ),
+    (
+        "memory per pending call",
+        "bytes per pending call / unsync asyncio",
+        "bytes per pending call / run_coroutine_threadsafe",
+        1.0,
+    ),
 ]
 
 
@@ -265,8 +294,11 @@ def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]
         ratio = medians[ours] / medians[reference]
         met = ratio <= limit
         all_met &= met
-        checks.append({"target": label, "ours": ours, "reference": reference, "ratio": ratio, "limit": limit, "met": met})
-        print(f"{label:<26} {ours + ' / ' + reference.split(' / ')[1]:<70} {ratio:6.2f} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
+        checks.append(
+            {"target": label, "ours": ours, "reference": reference, "ratio": ratio, "limit": limit, "met": met}
+        )
+        pair = f"{ours} / {reference.split(' / ')[1]}"
+        print(f"{label:<26} {pair:<70} {ratio:6.2f} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
     return checks, all_met
 
 
@@ -319,8 +351,12 @@ def main() -> int:
     checks, all_met = report(samples)
     RESULTS.write_text(
         json.dumps(
-            {"machine": machine(), "medians": {k: statistics.median(v) for k, v in samples.items()},
-             "samples": samples, "targets": checks},
+            {
+                "machine": machine(),
+                "medians": {k: statistics.median(v) for k, v in samples.items()},
+                "samples": samples,
+                "targets": checks,
+            },
             indent=2,
         )
     )
