@@ -12,8 +12,9 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from unsync import unsync  # noqa: E402  (1.4.0: the same import name as ours)
 from workloads import burst, memory_per_pending_call, return_at_once, return_at_once_sync, round_trip  # noqa: E402
+
+from unsync import unsync  # noqa: E402  (1.4.0: the same import name as ours)
 
 nop_async = unsync(return_at_once)
 nop_thread = unsync(return_at_once_sync)
