@@ -158,7 +158,19 @@ def _raise_unpicklable(
 
 
 class BoundUnsyncFunction(Generic[P, T]):
-    """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives)."""
+    """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives).
+
+    >>> from unsync import unsync
+    >>> class Greeter:
+    ...     @unsync
+    ...     def greet(self, name: str) -> str:
+    ...         "Say hello."
+    ...         return f"hello {name}"
+    >>> Greeter().greet.__doc__
+    'Say hello.'
+    >>> Greeter().greet("bob").result()
+    'hello bob'
+    """
 
     __unsync_wrapper__ = True
     __wrapped__: Callable[..., Any]

@@ -40,6 +40,16 @@ class DeadlockError(asyncio.InvalidStateError):
     Raised instead of hanging when the thread that must produce the result is
     the one that would block waiting for it (the ambient loop's thread).  Use
     ``await`` inside coroutines, or `Unfuture.add_done_callback`.
+
+        >>> from unsync import DeadlockError, Unfuture, unsync
+        >>> @unsync
+        ... async def peek(other: Unfuture[int]) -> str:
+        ...     try:
+        ...         return str(other.result())
+        ...     except DeadlockError:
+        ...         return "would deadlock"
+        >>> peek(Unfuture()).result()
+        'would deadlock'
     """
 
 

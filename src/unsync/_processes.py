@@ -72,7 +72,12 @@ class WorkerProcessDied(RuntimeError):
     """The worker process running a ``cpu_bound`` call died before it answered.
 
     Only the calls that worker was running fail; the next call gets a fresh
-    worker.
+    worker::
+
+        try:
+            result = simulate(seed).result()
+        except unsync.WorkerProcessDied:
+            result = simulate(seed).result()  # one retry, on a new worker
     """
 
 
@@ -139,7 +144,10 @@ class ProcessWorkers(concurrent.futures.Executor):
     Workers are started with a fresh interpreter (like the spawn method), get
     the caller's ``sys.path``, and are reused between calls.  Calls run
     through the ambient loop, so cancelling a running call terminates its
-    worker.
+    worker.  ``max_workers`` (default: the CPU count) is what
+    ``unsync.process_limit`` reads and sets::
+
+        unsync.process_executor = ProcessWorkers(max_workers=2)
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
