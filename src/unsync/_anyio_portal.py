@@ -130,10 +130,6 @@ class _RunningLoop:
             with contextlib.suppress(IndexError):
                 self._queue.popleft()[-1]._set_cancelled()
 
-    def run_soon(self, fn: Callable[[], object]) -> None:
-        """Call ``fn()`` on the loop thread soon, without waiting."""
-        self._run_sync_soon(fn, (), self._native_token)
-
     def stop(self, cancel: bool, grace_period: float | None) -> None:
         self.closed = True
         closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
@@ -181,10 +177,6 @@ class AmbientLoop:
 
     # -- configuration --------------------------------------------------------
 
-    @property
-    def backend(self) -> str:
-        return self._backend
-
     def use_backend(self, backend: str, **options: Any) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
@@ -227,10 +219,6 @@ class AmbientLoop:
             running.submit((fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
-    def run_soon(self, fn: Callable[[], object]) -> None:
-        """Call ``fn()`` on the ambient loop's thread without waiting for it."""
-        self._ensure_running().run_soon(fn)
-
     @property
     def token(self) -> anyio.lowlevel.EventLoopToken:
         """The ambient loop's anyio token (started if needed), for calls into it from threads."""
@@ -249,9 +237,6 @@ class AmbientLoop:
                 "use unsync.use_backend('asyncio') to get one"
             )
         return running.spawner.loop
-
-    def is_running(self) -> bool:
-        return self._running is not None
 
     # -- stopping -------------------------------------------------------------
 

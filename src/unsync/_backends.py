@@ -46,16 +46,6 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
 
 
-def _call_coroutine_function(
-    fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
-) -> Coroutine[Any, Any, Any] | None:
-    try:
-        return fn(*args, **kwargs)
-    except BaseException as exc:
-        future._settle("finished", None, exc)
-        return None
-
-
 class AsyncioSpawner:
     """Spawns plain asyncio tasks: the cheapest way to run a coroutine on asyncio."""
 
@@ -183,11 +173,8 @@ class TrioSpawner:
     ) -> None:
         try:
             with scope:
-                coro = _call_coroutine_function(fn, args, kwargs, future)
-                if coro is None:
-                    return
                 try:
-                    value = await coro
+                    value = await fn(*args, **kwargs)
                 except self._trio.Cancelled:
                     future._set_cancelled()
                     raise

@@ -11,6 +11,7 @@ import traceback
 import anyio
 import pytest
 
+from scenarios.awaiting import make_cancellable
 from scenarios.cpu_work import double_the_result
 from unsync import DeadlockError, Unfuture, unsync
 
@@ -128,17 +129,7 @@ def test_cancel_before_the_work_starts() -> None:
 
 
 def test_cancel_a_running_coroutine_runs_its_cleanup() -> None:
-    started, cleaned_up = threading.Event(), threading.Event()
-
-    @unsync
-    async def forever() -> None:
-        started.set()
-        try:
-            await anyio.sleep(3600)
-        finally:
-            cleaned_up.set()
-
-    future = forever()
+    started, cleaned_up, future = make_cancellable()
     assert started.wait(5)
     assert future.cancel()
     assert cleaned_up.wait(5)
