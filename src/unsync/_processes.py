@@ -117,6 +117,18 @@ def _name_unpicklable_argument(
     return None
 
 
+def _exit_code_of_dead_worker(broken: BrokenWorkerProcess) -> int | str:
+    # anyio reaps the dead worker before raising and does not expose it; its
+    # Process object is still a local of the frame that raised.
+    tb = broken.__traceback__
+    while tb is not None:
+        code = getattr(tb.tb_frame.f_locals.get("process"), "returncode", None)
+        if isinstance(code, int):
+            return code
+        tb = tb.tb_next
+    return "unknown"
+
+
 async def _run_in_worker_process(
     reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any], max_workers: int
 ) -> Any:
@@ -125,10 +137,11 @@ async def _run_in_worker_process(
         limiter.total_tokens = max_workers
     try:
         pickled = await anyio.to_process.run_sync(_call_in_worker, reference, args, kwargs, cancellable=True)
-    except BrokenWorkerProcess:
+    except BrokenWorkerProcess as broken:
         raise WorkerProcessDied(
-            f"the worker process running {reference.qualname}() died before it answered "
-            "(a crash, os._exit(), or killed, e.g. by the out-of-memory killer); the next call starts a fresh worker"
+            f"the worker process running {reference.qualname}() died before it answered, "
+            f"with exit code {_exit_code_of_dead_worker(broken)} (a crash, os._exit(), or killed, "
+            "e.g. by the out-of-memory killer); the next call starts a fresh worker"
         ) from None
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         problem = _name_unpicklable_argument(reference, args, kwargs)

@@ -47,3 +47,10 @@ def make_a_lock() -> object:
 @unsync(cpu_bound=True)
 def describe(value: object) -> str:
     return type(value).__name__
+
+
+@unsync(cpu_bound=True)
+def kill_own_worker() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)

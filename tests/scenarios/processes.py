@@ -14,6 +14,7 @@ from scenarios.cpu_work import (
     describe,
     exit_abruptly,
     fail_in_worker,
+    kill_own_worker,
     make_a_lock,
     spin_forever,
     sum_of_squares,
@@ -36,7 +37,7 @@ def test_an_exception_keeps_its_type_and_carries_the_worker_traceback() -> None:
 
 
 def test_a_dead_worker_fails_only_its_call_and_the_next_call_works() -> None:
-    with pytest.raises(WorkerProcessDied, match="exit_abruptly"):
+    with pytest.raises(WorkerProcessDied, match=r"exit_abruptly\(\) died .* exit code 3"):
         exit_abruptly(3).result(timeout=30)
     assert sum_of_squares(4).result(timeout=30) == 14
 
@@ -78,3 +79,10 @@ def test_a_process_pool_executor_can_run_cpu_work() -> None:
         finally:
             unsync.process_executor = default
     assert pid != os.getpid()
+
+
+def test_a_worker_killed_by_a_signal_reports_it() -> None:
+    # -9 is SIGKILL; asyncio reports 255 when its child watcher lost the race to reap the worker.
+    with pytest.raises(WorkerProcessDied, match=r"exit code (-9|255)"):
+        kill_own_worker().result(timeout=30)
+    assert sum_of_squares(2).result(timeout=30) == 1
