@@ -23,8 +23,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
 
+# pyright comes from the npm registry, so it runs where node is installed.
+PYRIGHT := npx --yes pyright@1.1.414
+
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests/typing
+	@if command -v npx >/dev/null 2>&1; then \
+		$(PYRIGHT) --pythonpath $(BIN)/python -p tests/typing; \
+	else \
+		echo "pyright skipped: it needs node (npx); mypy --strict has checked the same files"; \
+	fi
 
 pytest: $(STAMP)
 	$(BIN)/pytest

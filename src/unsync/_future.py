@@ -25,6 +25,7 @@ __all__ = ["DeadlockError", "Unfuture"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+V = TypeVar("V")  # for constructors: solved from their argument, not from the class
 
 logger = logging.getLogger("unsync")
 
@@ -126,21 +127,21 @@ class Unfuture(Generic[T]):
         if source is not None:
             self._mirror(source)
 
-    @classmethod
-    def from_value(cls, value: T) -> Unfuture[T]:
+    @staticmethod
+    def from_value(value: V) -> Unfuture[V]:
         """An Unfuture that is already done with ``value``.
 
         >>> Unfuture.from_value("ready").result()
         'ready'
         """
-        future: Unfuture[T] = cls()
+        future: Unfuture[V] = Unfuture()
         future._settle(_FINISHED, value, None)
         return future
 
-    @classmethod
-    def from_exception(cls, exception: BaseException) -> Unfuture[Any]:
+    @staticmethod
+    def from_exception(exception: BaseException) -> Unfuture[Any]:
         """An Unfuture that has already failed with ``exception``."""
-        future: Unfuture[Any] = cls()
+        future: Unfuture[Any] = Unfuture()
         future._settle(_FINISHED, None, exception)
         return future
 
