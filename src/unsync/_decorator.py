@@ -55,10 +55,6 @@ def is_coroutine_callable(fn: Callable[..., Any]) -> bool:
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def _run_coroutine(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
-    return ambient_loop.submit(fn, args, kwargs)
-
-
 def _run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
     return run_in_thread(executors.thread, fn, args, kwargs)
 
@@ -79,7 +75,7 @@ def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
                 f"cpu_bound=True cannot apply to the coroutine function {_name_of(fn)}: "
                 "coroutines run on the event loop; use a plain `def` for work in a process"
             )
-        return _run_coroutine
+        return ambient_loop.submit
     return _run_in_process if cpu_bound else _run_in_thread
 
 
