@@ -6,6 +6,7 @@ process-wide state.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -265,3 +266,19 @@ def test_global_thread_and_process_limits_apply_at_run_time(run_python: RunPytho
         """
     )
     assert proc.stdout.split() == ["2", "2", "5", "1", "1"]
+
+
+def test_cpu_bound_functions_from_an_interactive_session_are_refused_clearly() -> None:
+    code = (
+        "from unsync import unsync\n"
+        "@unsync(cpu_bound=True)\n"
+        "def typed_in(x):\n"
+        "    return x\n"
+        "try:\n"
+        "    typed_in(1)\n"
+        "except TypeError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert "typed_in cannot run in another process" in proc.stdout
+    assert "interactive session" in proc.stdout
