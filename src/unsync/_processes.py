@@ -182,4 +182,10 @@ def run_in_process(
     """Run the referenced function through ``executor``; the default pool runs it natively."""
     if isinstance(executor, ProcessWorkers):
         return executor.run_by_reference(reference, args, kwargs)
-    return Unfuture(executor.submit(call_by_reference, reference, args, kwargs))
+    try:
+        return Unfuture(executor.submit(call_by_reference, reference, args, kwargs))
+    except Exception as exc:
+        # Executors that pickle at submit time (Dask) fail here; like the default
+        # pool, fail this call's Unfuture and name the culprit when we can.
+        problem = _name_unpicklable_argument(reference, args, kwargs)
+        return Unfuture.from_exception(TypeError(problem) if problem else exc)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 import trio
-from scenarios.cpu_work import double_the_result, fail_in_worker, sum_of_squares, worker_pid
+from scenarios.cpu_work import describe, double_the_result, fail_in_worker, sum_of_squares, worker_pid
 from unsync import Unfuture, unsync
 
 distributed = pytest.importorskip("distributed")
@@ -50,3 +51,10 @@ def test_errors_await_and_then_through_the_cluster() -> None:
     assert asyncio.run(awaiting()) == 5
     assert trio.run(awaiting) == 5
     assert Unfuture.from_value(21).then(double_the_result).result(timeout=60) == 42
+
+
+@pytest.mark.usefixtures("dask_cluster")
+def test_an_unpicklable_argument_fails_only_that_call() -> None:
+    with pytest.raises(TypeError, match=r"argument 1 of describe\(\)"):
+        describe(threading.Lock()).result(timeout=60)
+    assert describe(1).result(timeout=60) == "int"
