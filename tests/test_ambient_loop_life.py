@@ -282,3 +282,38 @@ def test_cpu_bound_functions_from_an_interactive_session_are_refused_clearly() -
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert "typed_in cannot run in another process" in proc.stdout
     assert "interactive session" in proc.stdout
+
+
+def test_worker_trouble_prints_nothing_the_user_did_not_print(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import os, time
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def crash():
+            os._exit(7)
+
+        @unsync(cpu_bound=True)
+        def spin():
+            while True:
+                pass
+
+        @unsync(cpu_bound=True)
+        def fail():
+            raise ValueError("handled by the caller")
+
+        if __name__ == "__main__":
+            for call in (crash, fail):
+                try:
+                    call().result(timeout=30)
+                except Exception:
+                    pass
+            running = spin()
+            time.sleep(0.3)
+            running.cancel()
+            print("done")
+        """
+    )
+    assert proc.stdout.strip() == "done"
+    assert proc.stderr == ""

@@ -32,7 +32,9 @@ def exit_abruptly(code: int) -> None:
 
 
 @unsync(cpu_bound=True)
-def spin_forever() -> None:
+def spin_forever(pid_file: str) -> None:
+    with open(pid_file, "w") as out:
+        out.write(str(os.getpid()))
     while True:
         pass
 

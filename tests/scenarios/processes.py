@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -61,13 +62,29 @@ def test_functions_no_worker_can_import_are_refused_at_the_call() -> None:
         unsync(cpu_bound=True)(lambda: None)()
 
 
-def test_cancelling_running_cpu_work_terminates_its_worker() -> None:
-    running = spin_forever()
-    time.sleep(0.5)  # let it reach the loop
+def test_cancelling_running_cpu_work_terminates_its_worker(tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker.pid"
+    running = spin_forever(str(pid_file))
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.01)
+    pid = int(pid_file.read_text())
     assert running.cancel()
     with pytest.raises(concurrent.futures.CancelledError):
         running.result(timeout=10)
+    while _process_exists(pid):
+        assert time.monotonic() < deadline, "the worker was not terminated"
+        time.sleep(0.01)
     assert sum_of_squares(3).result(timeout=30) == 5
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_process_pool_executor_can_run_cpu_work() -> None:
