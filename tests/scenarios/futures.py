@@ -229,3 +229,22 @@ def test_a_cpu_bound_continuation_receives_the_finished_unfuture_in_its_process(
 def test_then_rejects_a_non_callable_at_once() -> None:
     with pytest.raises(TypeError, match="callable"):
         Unfuture.from_value(1).then("not callable")  # type: ignore[arg-type]
+
+
+def test_many_threads_submitting_at_once_lose_no_call() -> None:
+    @unsync
+    async def identity(n: int) -> int:
+        return n
+
+    results: list[list[int]] = []
+
+    def submit_burst(offset: int) -> None:
+        futures = [identity(offset + i) for i in range(300)]
+        results.append([f.result(timeout=30) for f in futures])
+
+    threads = [threading.Thread(target=submit_burst, args=(k * 1000,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(n for burst in results for n in burst) == sorted(k * 1000 + i for k in range(8) for i in range(300))
