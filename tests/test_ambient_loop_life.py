@@ -317,21 +317,3 @@ def test_worker_trouble_prints_nothing_the_user_did_not_print(run_python: RunPyt
     )
     assert proc.stdout.strip() == "done"
     assert proc.stderr == ""
-
-
-def test_what_a_cpu_bound_function_prints_reaches_the_terminal(run_python: RunPython) -> None:
-    proc = run_python(
-        """
-        from unsync import unsync
-
-        @unsync(cpu_bound=True)
-        def chatty():
-            print("hello from the worker")
-            return 1
-
-        if __name__ == "__main__":
-            print(chatty().result(timeout=30))
-        """
-    )
-    assert proc.stdout.strip() == "1"
-    assert "hello from the worker" in proc.stderr

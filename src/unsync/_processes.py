@@ -9,7 +9,6 @@ worker unwraps whatever it finds there back to the original.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import pickle
 import sys
@@ -92,10 +91,7 @@ def _call_in_worker(reference: FunctionReference, args: tuple[Any, ...], kwargs:
     # the function; the worker-side traceback rides along as a note, since
     # tracebacks themselves do not pickle.
     try:
-        # The worker's stdout carries anyio's protocol and is silenced; what the
-        # function prints goes to the inherited stderr, so the user still sees it.
-        with contextlib.redirect_stdout(sys.stderr):
-            result = call_by_reference(reference, args, kwargs)
+        result = call_by_reference(reference, args, kwargs)
     except BaseException as exc:
         exc.add_note(f"Traceback in the worker process (pid {os.getpid()}):\n" + "".join(traceback.format_exc()))
         raise
