@@ -21,7 +21,7 @@ import contextvars
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio.lowlevel
@@ -76,6 +76,8 @@ def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
 
 # Loops given up on (stuck at exit, or inherited through fork); see abandon().
 _abandoned_loops: list[_RunningLoop] = []
+# On a loop thread, `.running` is the _RunningLoop that thread runs.
+_loop_thread = threading.local()
 
 
 class _RunningLoop:
@@ -88,7 +90,7 @@ class _RunningLoop:
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
             self.portal.start_task(self.spawner.serve)
-            self.token, self.thread = self.portal.call(self._describe_loop_thread)
+            self.token, self.thread = self.portal.call(self._claim_loop_thread)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             raise
@@ -98,10 +100,11 @@ class _RunningLoop:
         self._queue: deque[_Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
+        self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
 
-    @staticmethod
-    async def _describe_loop_thread() -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread]:
+    async def _claim_loop_thread(self) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread]:
         forbid_blocking_waits_in_this_thread()
+        _loop_thread.running = self
         return anyio.lowlevel.current_token(), threading.current_thread()
 
     def submit(self, submission: _Submission) -> None:
@@ -149,6 +152,8 @@ class _RunningLoop:
         else:
             self.spawn_queued()
         await self.spawner.aclose(cancel, grace_period)
+        for cleanup in reversed(self.stop_callbacks):
+            await cleanup()
 
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.
@@ -223,6 +228,18 @@ class AmbientLoop:
     def token(self) -> anyio.lowlevel.EventLoopToken:
         """The ambient loop's anyio token (started if needed), for calls into it from threads."""
         return self._ensure_running().token
+
+    @staticmethod
+    def on_stop(cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Await ``cleanup()`` on the ambient loop when it stops, after its tasks have ended.
+
+        For what a task opens for the rest of the loop's life, such as
+        worker processes.  Must be called from a task on the ambient loop.
+        """
+        running: _RunningLoop | None = getattr(_loop_thread, "running", None)
+        if running is None:
+            raise RuntimeError("on_stop() must be called from a task on the ambient loop")
+        running.stop_callbacks.append(cleanup)
 
     @property
     def thread(self) -> threading.Thread:

@@ -19,9 +19,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._anyio_portal import ambient_loop
+from ._by_reference import FunctionReference
 from ._future import Unfuture, install_continuation_runner
 from ._limits import Limiter, run_limited
-from ._processes import FunctionReference, ProcessWorkers, run_in_process
+from ._processes import ProcessWorkers, run_in_process
 from ._workers import ThreadWorkers, run_in_thread
 
 __all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]

@@ -1,71 +1,47 @@
-"""CPU work in worker processes, sent by reference.
+"""CPU work in worker processes: the default pool and the route to any executor.
 
-The module attribute of an ``@unsync(cpu_bound=True)`` function is the
-decorator's wrapper, which pickle refuses to treat as the function itself.
-`FunctionReference` names the function by module and qualified name, and the
-worker unwraps whatever it finds there back to the original.
+The default pool's workers are fresh interpreters (``_process_worker``),
+reused between calls and driven by the ambient loop: a call waits for a free
+worker, sends it the function by reference, and reads its answer.  A worker
+is killed when the call it runs is cancelled, replaced when it dies, and
+stopped when the ambient loop stops.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import pickle
+import subprocess
 import sys
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio.to_process
-from anyio import BrokenWorkerProcess
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ._anyio_portal import ambient_loop
+from ._by_reference import FunctionReference, call_by_reference, name_unpicklable_argument
 from ._future import Unfuture
+from ._process_worker import HEADER, frame
 from ._workers import as_concurrent_future
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class FunctionReference:
-    """Names a module-level function so a worker process can import it."""
-
-    module: str
-    qualname: str
-
-    @classmethod
-    def to(cls, fn: Callable[..., Any]) -> FunctionReference:
-        """A reference to ``fn``; `TypeError` if no other process could import it."""
-        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-        module = getattr(fn, "__module__", None)
-        if name is None or module is None:
-            raise TypeError(f"{fn!r} cannot run in another process: it has no module and name to import it by")
-        if "<lambda>" in name:
-            raise TypeError(
-                f"{fn!r} cannot run in another process: a lambda cannot be imported there; "
-                "define it with `def` at module level"
-            )
-        if "<locals>" in name:
-            raise TypeError(
-                f"{name} cannot run in another process: it is defined inside another function; move it to module level"
-            )
-        if module == "__main__" and not getattr(sys.modules.get("__main__"), "__file__", None):
-            raise TypeError(
-                f"{name} cannot run in another process: it was defined in an interactive session; "
-                "put it in a module (a .py file) and import it"
-            )
-        return cls(module, name)
-
-    def resolve(self) -> Callable[..., Any]:
-        """Import the function and unwrap it back to the undecorated original."""
-        __import__(self.module)
-        found: Any = sys.modules[self.module]
-        for part in self.qualname.split("."):
-            found = getattr(found, part)
-        while getattr(found, "__unsync_wrapper__", False):
-            found = found.__wrapped__
-        return found  # type: ignore[no-any-return]
+# A worker moves its pipes aside and prints to the descriptor it is handed: a
+# copy of our standard output.  The package path lets it start even when
+# unsync was put on sys.path at run time; it adopts our whole sys.path next.
+_BOOTSTRAP = "import sys; sys.path.insert(0, {package_parent!r}); from unsync._process_worker import serve; serve({fd})"
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# How long a worker that hung up may take to exit, so its exit code can be reported.
+_EXIT_GRACE = 5.0
+# How long idle workers may take to exit when the loop stops.  They exit as soon
+# as their input ends, unless a forked child of ours still holds that pipe open.
+_STOP_GRACE = 1.0
+_PIPE_BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, anyio.IncompleteRead, OSError)
 
 
 class WorkerProcessDied(RuntimeError):
@@ -81,99 +57,189 @@ class WorkerProcessDied(RuntimeError):
     """
 
 
-def call_by_reference(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Worker-side entry point: resolve ``reference`` and call it."""
-    return reference.resolve()(*args, **kwargs)
+class _Worker:
+    """One worker process and the two pipes its parent talks to it through."""
+
+    __slots__ = ("process", "replies", "requests")
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self.requests = process.stdin
+        self.replies = BufferedByteReceiveStream(process.stdout)
+
+    async def send(self, *messages: bytes) -> None:
+        await self.requests.send(b"".join(map(frame, messages)))
+
+    async def receive(self) -> bytes:
+        (size,) = HEADER.unpack(await self.replies.receive_exactly(HEADER.size))
+        return await self.replies.receive_exactly(size)
+
+    async def kill(self) -> None:
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.aclose()
+
+    async def close(self, grace_period: float = _EXIT_GRACE) -> int | None:
+        """End the worker's input so it exits, kill it if it has not after ``grace_period``; its exit code."""
+        # Killing a worker that already exited is worse than useless on asyncio:
+        # the kill polls the process, and a poll that reaps it first leaves the
+        # child watcher reporting 255 and logging a warning.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(grace_period):
+            await self.process.aclose()  # it kills the process itself when the wait times out
+        return self.process.returncode
 
 
-def _call_in_worker(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    # Runs in the worker.  The result is pickled here so that a failure names
-    # the function; the worker-side traceback rides along as a note, since
-    # tracebacks themselves do not pickle.
-    try:
-        result = call_by_reference(reference, args, kwargs)
-    except BaseException as exc:
-        exc.add_note(f"Traceback in the worker process (pid {os.getpid()}):\n" + "".join(traceback.format_exc()))
-        raise
-    try:
-        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise TypeError(
-            f"the result of {reference.qualname}() cannot be sent back from its worker process: {exc}"
-        ) from None
+class _PoolOnLoop:
+    """The workers of one `ProcessWorkers` on one run of the ambient loop."""
 
+    def __init__(self, max_workers: int) -> None:
+        self.limiter = anyio.CapacityLimiter(max_workers)
+        self.idle: list[_Worker] = []
+        self.workers: set[_Worker] = set()
+        ambient_loop.on_stop(self.close)
+        # Classes pickled by workers that ran our script as __mp_main__ name that module.
+        sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
 
-def _name_unpicklable_argument(
-    reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str | None:
-    named = [(f"argument {i + 1}", value) for i, value in enumerate(args)] + [
-        (f"argument {name!r}", value) for name, value in kwargs.items()
-    ]
-    for label, value in named:
+    async def call(self, reference: FunctionReference, request: bytes) -> bytes:
+        """Run one call on an idle worker, or a new one, and return its reply."""
+        while True:
+            if self.idle:
+                worker, messages = self.idle.pop(), [request]
+            else:
+                worker, messages = await self._start_worker(), [self._set_up_message(), request]
+            try:
+                await worker.send(*messages)
+            except _PIPE_BROKEN:
+                if len(messages) == 1:
+                    # It died while idle, before it saw this call: try another.
+                    self.workers.discard(worker)
+                    await worker.close()
+                    continue
+                # A new worker that could not take the call: its exit code is reported below.
+            except BaseException:
+                self.workers.discard(worker)
+                await worker.kill()  # a half-sent call would confuse it
+                raise
+            return await self._reply(worker, reference)
+
+    async def _start_worker(self) -> _Worker:
+        parent_stdout = _copy_of_stdout()
         try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            return f"{label} of {reference.qualname}() cannot be sent to a worker process: {exc}"
-    return None
+            process = await anyio.open_process(
+                [sys.executable, "-u", "-c", _BOOTSTRAP.format(package_parent=_PACKAGE_PARENT, fd=parent_stdout)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                pass_fds=() if parent_stdout is None else (parent_stdout,),
+            )
+        finally:
+            if parent_stdout is not None:
+                os.close(parent_stdout)
+        worker = _Worker(process)
+        self.workers.add(worker)
+        return worker
+
+    @staticmethod
+    def _set_up_message() -> bytes:
+        main_path = getattr(sys.modules["__main__"], "__file__", None)
+        return pickle.dumps((sys.path, main_path), protocol=pickle.HIGHEST_PROTOCOL)
+
+    async def _reply(self, worker: _Worker, reference: FunctionReference) -> bytes:
+        try:
+            reply = await worker.receive()
+        except _PIPE_BROKEN:
+            self.workers.discard(worker)
+            raise WorkerProcessDied(
+                f"the worker process running {reference.qualname}() died before it answered, "
+                f"with exit code {await worker.close()} (a crash, os._exit(), or killed, "
+                "e.g. by the out-of-memory killer); the next call starts a fresh worker"
+            ) from None
+        except BaseException:
+            # Cancelled while the function runs: only killing the worker stops it.
+            self.workers.discard(worker)
+            await worker.kill()
+            raise
+        if len(self.workers) > self.limiter.total_tokens:
+            self.workers.discard(worker)  # surplus since the limit was lowered
+            await worker.close()
+        else:
+            self.idle.append(worker)
+        return reply
+
+    async def close(self) -> None:
+        """Stop every worker; runs when the ambient loop stops."""
+        self.idle.clear()
+        async with anyio.create_task_group() as workers_closing:
+            for worker in self.workers:
+                workers_closing.start_soon(worker.close, _STOP_GRACE)
+        self.workers.clear()
 
 
-def _exit_code_of_dead_worker(broken: BrokenWorkerProcess) -> int | str:
-    # anyio reaps the dead worker before raising and does not expose it; its
-    # Process object is still a local of the frame that raised.
-    tb = broken.__traceback__
-    while tb is not None:
-        code = getattr(tb.tb_frame.f_locals.get("process"), "returncode", None)
-        if isinstance(code, int):
-            return code
-        tb = tb.tb_next
-    return "unknown"
-
-
-async def _run_in_worker_process(
-    reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any], max_workers: int
-) -> Any:
-    limiter = anyio.to_process.current_default_process_limiter()
-    if limiter.total_tokens != max_workers:
-        limiter.total_tokens = max_workers
+def _copy_of_stdout() -> int | None:
+    if os.name != "posix":
+        return None  # a child cannot be handed a descriptor there; it prints to stderr
     try:
-        pickled = await anyio.to_process.run_sync(_call_in_worker, reference, args, kwargs, cancellable=True)
-    except BrokenWorkerProcess as broken:
-        raise WorkerProcessDied(
-            f"the worker process running {reference.qualname}() died before it answered, "
-            f"with exit code {_exit_code_of_dead_worker(broken)} (a crash, os._exit(), or killed, "
-            "e.g. by the out-of-memory killer); the next call starts a fresh worker"
-        ) from None
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        problem = _name_unpicklable_argument(reference, args, kwargs)
+        return os.dup(1)
+    except OSError:
+        return None  # we have no standard output to share
+
+
+def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    try:
+        return pickle.dumps((reference, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        problem = name_unpicklable_argument(reference, args, kwargs)
         if problem is None:
             raise
         raise TypeError(problem) from exc
-    return pickle.loads(pickled)
 
 
 class ProcessWorkers(concurrent.futures.Executor):
-    """The default pool for ``cpu_bound`` functions: anyio's worker processes.
+    """The default pool for ``cpu_bound`` functions: reusable worker processes.
 
-    Workers are started with a fresh interpreter (like the spawn method), get
-    the caller's ``sys.path``, and are reused between calls.  Calls run
-    through the ambient loop, so cancelling a running call terminates its
-    worker.  ``max_workers`` (default: the CPU count) is what
-    ``unsync.process_limit`` reads and sets::
+    Workers are fresh interpreters (like the spawn method) that get the
+    caller's ``sys.path`` and print to its standard output.  Calls run through
+    the ambient loop, so cancelling a running call terminates its worker, and
+    stopping the loop stops the workers.  ``max_workers`` (default: the CPU
+    count) is what ``unsync.process_limit`` reads and sets::
 
         unsync.process_executor = ProcessWorkers(max_workers=2)
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers or os.cpu_count() or 1
+        self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
 
     def run_by_reference(
         self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Unfuture[Any]:
-        return ambient_loop.submit(_run_in_worker_process, (reference, args, kwargs, self.max_workers), {})
+        return ambient_loop.submit(self._run, (reference, args, kwargs), {})
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run the module-level function ``fn`` in a worker process."""
         return as_concurrent_future(self.run_by_reference(FunctionReference.to(fn), args, kwargs))
+
+    async def _run(self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = _pickled_request(reference, args, kwargs)
+        pool = self._pool.get(None)
+        if pool is None:
+            pool = _PoolOnLoop(self.max_workers)
+            self._pool.set(pool)
+        pool.limiter.total_tokens = self.max_workers
+        async with pool.limiter:
+            reply = await pool.call(reference, request)
+        try:
+            succeeded, outcome = pickle.loads(reply)
+        except Exception as exc:
+            raise TypeError(
+                f"what {reference.qualname}() returned came back from its worker process "
+                f"but cannot be unpickled here: {exc}"
+            ) from exc
+        if succeeded:
+            return outcome
+        raise outcome
 
 
 def run_in_process(
@@ -187,5 +253,5 @@ def run_in_process(
     except Exception as exc:
         # Executors that pickle at submit time (Dask) fail here; like the default
         # pool, fail this call's Unfuture and name the culprit when we can.
-        problem = _name_unpicklable_argument(reference, args, kwargs)
+        problem = name_unpicklable_argument(reference, args, kwargs)
         return Unfuture.from_exception(TypeError(problem) if problem else exc)

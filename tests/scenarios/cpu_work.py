@@ -56,3 +56,18 @@ def kill_own_worker() -> None:
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+
+
+@unsync(cpu_bound=True)
+def fail_with_an_exception_that_cannot_be_rebuilt() -> None:
+    raise NeedsTwoArguments(7, "out of cheese")
+
+
+@unsync(cpu_bound=True)
+def exit_the_interpreter() -> None:
+    raise SystemExit(5)

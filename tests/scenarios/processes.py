@@ -5,16 +5,19 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from process_watching import is_running, pid_written_to, wait_until
 from scenarios.cpu_work import (
     describe,
     exit_abruptly,
+    exit_the_interpreter,
     fail_in_worker,
+    fail_with_an_exception_that_cannot_be_rebuilt,
     kill_own_worker,
     make_a_lock,
     spin_forever,
@@ -65,26 +68,12 @@ def test_functions_no_worker_can_import_are_refused_at_the_call() -> None:
 def test_cancelling_running_cpu_work_terminates_its_worker(tmp_path: Path) -> None:
     pid_file = tmp_path / "worker.pid"
     running = spin_forever(str(pid_file))
-    deadline = time.monotonic() + 30
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline, "the worker never started"
-        time.sleep(0.01)
-    pid = int(pid_file.read_text())
+    pid = pid_written_to(pid_file)
     assert running.cancel()
     with pytest.raises(concurrent.futures.CancelledError):
         running.result(timeout=10)
-    while _process_exists(pid):
-        assert time.monotonic() < deadline, "the worker was not terminated"
-        time.sleep(0.01)
+    wait_until(lambda: not is_running(pid), "the worker was not terminated")
     assert sum_of_squares(3).result(timeout=30) == 5
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_process_pool_executor_can_run_cpu_work() -> None:
@@ -98,8 +87,29 @@ def test_a_process_pool_executor_can_run_cpu_work() -> None:
     assert pid != os.getpid()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_a_worker_killed_by_a_signal_reports_it() -> None:
-    # -9 is SIGKILL; asyncio reports 255 when its child watcher lost the race to reap the worker.
-    with pytest.raises(WorkerProcessDied, match=r"exit code (-9|255)"):
+    with pytest.raises(WorkerProcessDied, match=r"exit code -9"):  # -9: SIGKILL
         kill_own_worker().result(timeout=30)
     assert sum_of_squares(2).result(timeout=30) == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="tells a dead worker from a live one through /proc")
+def test_a_worker_that_died_while_idle_fails_no_call() -> None:
+    pid = worker_pid().result(timeout=30)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not is_running(pid), "the worker did not die")
+    assert worker_pid().result(timeout=30) != pid
+
+
+def test_an_exception_that_cannot_be_rebuilt_here_is_described() -> None:
+    with pytest.raises(RuntimeError, match=r"raised NeedsTwoArguments: 7: out of cheese, which cannot be sent back"):
+        fail_with_an_exception_that_cannot_be_rebuilt().result(timeout=30)
+
+
+def test_system_exit_in_a_worker_is_the_callers_and_the_worker_stays() -> None:
+    first = worker_pid().result(timeout=30)
+    with pytest.raises(SystemExit) as caught:
+        exit_the_interpreter().result(timeout=30)
+    assert caught.value.code == 5
+    assert worker_pid().result(timeout=30) == first

@@ -1,0 +1,175 @@
+"""The default process pool as a program sees it: output, the script's own
+functions and classes, and workers that end with the program."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import RunPython
+from process_watching import is_running, pid_written_to, wait_until
+
+BACKENDS = ["asyncio", "trio"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_what_a_worker_prints_reaches_the_programs_output(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def shout(n):
+            print("working on", n)
+            print("a warning", file=sys.stderr)
+            return n * 2
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            print("result", shout(21).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["working on 21", "result 42"]
+    assert proc.stderr == "a warning\n"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_functions_and_classes_of_the_script_itself_work_in_workers(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import dataclasses, os
+        import unsync
+        from unsync import unsync as decorator
+
+        print("top level of the script runs in", "the program" if __name__ == "__main__" else "a worker")
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: int
+
+        @decorator(cpu_bound=True)
+        def mirror(point):
+            return Point(point.y, point.x), os.getpid()
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            point, pid = mirror(Point(1, 2)).result(timeout=30)
+            print(point, isinstance(point, Point), pid != os.getpid())
+        """
+    )
+    assert proc.stdout.splitlines() == [
+        "top level of the script runs in the program",
+        "top level of the script runs in a worker",
+        "Point(x=2, y=1) True True",
+    ]
+
+
+# A program with a busy worker and an idle one, ready once both run.
+BUSY_AND_IDLE_WORKERS = """
+import os, time
+import unsync
+from unsync import unsync as decorator
+
+@decorator(cpu_bound=True)
+def spin(path):
+    with open(path, "w") as out:
+        out.write(str(os.getpid()))
+    while True:
+        pass
+
+@decorator(cpu_bound=True)
+def nothing():
+    pass
+
+if __name__ == "__main__":
+    unsync.use_backend({backend!r})
+    unsync.process_limit = 2
+    running = spin("worker.pid")
+    nothing().result()
+    while not os.path.exists("worker.pid") or not open("worker.pid").read():
+        time.sleep(0.01)
+    print("ready", flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_end_with_the_program(run_python: RunPython, tmp_path: Path, backend: str) -> None:
+    started = time.monotonic()
+    proc = run_python(BUSY_AND_IDLE_WORKERS.format(backend=backend))
+    assert time.monotonic() - started < 20
+    assert (proc.stdout, proc.stderr) == ("ready\n", "")
+    worker = pid_written_to(tmp_path / "worker.pid")
+    wait_until(lambda: not is_running(worker), "the busy worker outlived the program")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_interrupts_the_program_once_and_stops_its_workers(tmp_path: Path, backend: str) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(BUSY_AND_IDLE_WORKERS.format(backend=backend) + "    running.result()\n")
+    # A session of its own, so the SIGINT reaches the program and its workers as Ctrl-C would.
+    program = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert program.stdout is not None
+        assert program.stdout.readline() == "ready\n"
+        os.killpg(program.pid, signal.SIGINT)
+        _, stderr = program.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(program.pid, signal.SIGKILL)  # whatever a failed test leaves running
+    assert program.returncode == -signal.SIGINT
+    assert stderr.count("KeyboardInterrupt") == 1  # the program's; none from the busy or the idle worker
+    worker = pid_written_to(tmp_path / "worker.pid")
+    wait_until(lambda: not is_running(worker), "the busy worker outlived the program")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_forked_child_does_not_keep_the_parents_workers_alive(run_python: RunPython, backend: str) -> None:
+    # The child inherits the pipes to the parent's idle workers, so they never
+    # see their input end while it lives; the parent must not wait for that.
+    started = time.monotonic()
+    proc = run_python(
+        f"""
+        import os, time
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def nothing():
+            pass
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            nothing().result()
+            parent = os.getpid()
+            if os.fork() == 0:
+                quiet = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(quiet, 1)
+                os.dup2(quiet, 2)
+                while os.getppid() == parent:
+                    time.sleep(0.05)
+                os._exit(0)
+            print("parent done")
+        """
+    )
+    assert proc.stdout == "parent done\n"
+    # About a second here: idle workers get that long to exit before they are killed.
+    assert time.monotonic() - started < 4.5
