@@ -142,7 +142,9 @@ def test_ctrl_c_interrupts_the_program_once_and_stops_its_workers(tmp_path: Path
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_forked_child_does_not_keep_the_parents_workers_alive(run_python: RunPython, backend: str) -> None:
+def test_a_forked_child_has_its_own_workers_and_does_not_delay_the_parents_exit(
+    run_python: RunPython, tmp_path: Path, backend: str
+) -> None:
     # The child inherits the pipes to the parent's idle workers, so they never
     # see their input end while it lives; the parent must not wait for that.
     started = time.monotonic()
@@ -153,17 +155,19 @@ def test_a_forked_child_does_not_keep_the_parents_workers_alive(run_python: RunP
         from unsync import unsync as decorator
 
         @decorator(cpu_bound=True)
-        def nothing():
-            pass
+        def worker_pid():
+            return os.getpid()
 
         if __name__ == "__main__":
             unsync.use_backend({backend!r})
-            nothing().result()
+            parents_worker = worker_pid().result()
             parent = os.getpid()
             if os.fork() == 0:
                 quiet = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(quiet, 1)
                 os.dup2(quiet, 2)
+                with open("child.txt", "w") as out:
+                    out.write(str(worker_pid().result(timeout=30) != parents_worker))
                 while os.getppid() == parent:
                     time.sleep(0.05)
                 os._exit(0)
@@ -173,3 +177,28 @@ def test_a_forked_child_does_not_keep_the_parents_workers_alive(run_python: RunP
     assert proc.stdout == "parent done\n"
     # About a second here: idle workers get that long to exit before they are killed.
     assert time.monotonic() - started < 4.5
+    child_says = tmp_path / "child.txt"
+    wait_until(lambda: child_says.exists() and child_says.read_text() != "", "the forked child never answered")
+    assert child_says.read_text() == "True"
+
+
+def test_a_script_that_fails_in_the_worker_says_so_on_each_call(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        if __name__ != "__main__":
+            raise RuntimeError("this script refuses to be imported")
+
+        @unsync(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        for _ in range(2):
+            try:
+                double(1).result(timeout=30)
+            except RuntimeError as exc:
+                print(exc, "|", "while the worker ran" in "".join(exc.__notes__))
+        """
+    )
+    assert proc.stdout.splitlines() == ["this script refuses to be imported | True"] * 2
