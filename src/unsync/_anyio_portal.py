@@ -2,8 +2,8 @@
 
 `AmbientLoop` is the only object that touches the portal or its thread.  It
 starts the loop lazily (once, however many threads race), submits coroutines
-to it, stops it (explicitly or at interpreter exit) and forgets it after
-``os.fork()``.
+to it, stops it (explicitly or at interpreter exit, running the cleanups
+registered with `AmbientLoop.on_stop`) and forgets it after ``os.fork()``.
 
 Submission does not go through `BlockingPortal.start_task_soon`, which makes
 the caller wait until the task has been spawned.  Callers append to a queue
@@ -30,7 +30,7 @@ from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._backends import AsyncioSpawner, TaskSpawner, make_spawner
-from ._future import Unfuture, forbid_blocking_waits_in_this_thread
+from ._future import Unfuture, forbid_blocking_waits_in_this_thread, logger
 
 T = TypeVar("T")
 
@@ -153,7 +153,11 @@ class _RunningLoop:
             self.spawn_queued()
         await self.spawner.aclose(cancel, grace_period)
         for cleanup in reversed(self.stop_callbacks):
-            await cleanup()
+            try:
+                await cleanup()
+            except Exception:
+                # One failed cleanup must not keep the others, or the stop, from happening.
+                logger.exception("exception in %r while the ambient loop stopped", cleanup)
 
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.
