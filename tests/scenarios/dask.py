@@ -20,7 +20,7 @@ distributed = pytest.importorskip("distributed")
 def dask_cluster() -> Iterator[None]:
     """Every cpu_bound call in the module goes to a LocalCluster."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
     )
     client = distributed.Client(cluster)
     default = unsync.process_executor
