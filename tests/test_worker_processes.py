@@ -202,3 +202,30 @@ def test_a_script_that_fails_in_the_worker_says_so_on_each_call(run_python: RunP
         """
     )
     assert proc.stdout.splitlines() == ["this script refuses to be imported | True"] * 2
+
+
+def test_the_process_limit_bounds_the_workers_at_run_time(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import os, time
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def pid_after_a_nap():
+            time.sleep(0.1)
+            return os.getpid()
+
+        def workers_used(calls):
+            return len({f.result(timeout=30) for f in [pid_after_a_nap() for _ in range(calls)]})
+
+        if __name__ == "__main__":
+            unsync.process_limit = 1
+            print(workers_used(3))
+            unsync.process_limit = 3
+            print(workers_used(6))
+            unsync.process_limit = 1
+            workers_used(3)  # the surplus workers retire as they finish
+            print(workers_used(3))
+        """
+    )
+    assert proc.stdout.split() == ["1", "3", "1"]
