@@ -268,6 +268,28 @@ def test_global_thread_and_process_limits_apply_at_run_time(run_python: RunPytho
     assert proc.stdout.split() == ["2", "2", "5", "1", "1"]
 
 
+def test_settings_are_the_same_through_the_module_and_the_decorator(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import concurrent.futures
+        import unsync
+        from unsync import unsync as decorator
+
+        unsync.process_limit = 3
+        decorator.thread_limit = 7
+        print(decorator.process_limit, unsync.thread_limit)
+        try:
+            unsync.process_limit = 0
+        except ValueError:
+            print("refused", unsync.process_limit)
+        pool = concurrent.futures.ThreadPoolExecutor(2)
+        unsync.thread_executor = pool
+        print(decorator.thread_executor is pool)
+        """
+    )
+    assert proc.stdout.split() == ["3", "7", "refused", "3", "True"]
+
+
 def test_cpu_bound_functions_from_an_interactive_session_are_refused_clearly() -> None:
     code = (
         "from unsync import unsync\n"

@@ -16,7 +16,10 @@ worker process.  Every call returns an `Unfuture` that you can block on with
     'hello world'
 """
 
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
@@ -32,6 +35,30 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 use_backend = unsync.use_backend
 shutdown = unsync.shutdown
+
+# The decorator's settings, also reachable as `import unsync; unsync.process_limit = 2`.
+# Without forwarding, that assignment would only add an attribute to this module.
+_SETTINGS = ("loop", "thread", "token", "thread_executor", "process_executor", "thread_limit", "process_limit")
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    loop: Any
+    thread: Any
+    token: Any
+    thread_executor: concurrent.futures.Executor
+    process_executor: concurrent.futures.Executor
+    thread_limit: int
+    process_limit: int
+
+
+def _forwarded(name: str) -> property:
+    return property(lambda _module: getattr(unsync, name), lambda _module, value: setattr(unsync, name, value))
+
+
+sys.modules[__name__].__class__ = type(
+    "UnsyncModule", (types.ModuleType,), {name: _forwarded(name) for name in _SETTINGS}
+)
 
 __all__ = [
     "ALL_COMPLETED",

@@ -7,6 +7,7 @@ an unused ignore, so a rejection that stops happening fails the check).
 
 from typing import assert_type
 
+import unsync as unsync_module
 from unsync import Unfuture, unsync
 
 
@@ -66,3 +67,9 @@ double("x")  # type: ignore[arg-type]  # a str is not an int
 Service().fetch(1)  # type: ignore[arg-type]  # keys are str
 square(1.5)  # type: ignore[arg-type]  # cpu_bound keeps the signature too
 ready.set_result(3)  # type: ignore[arg-type]  # an Unfuture[str] holds a str
+
+
+# The decorator's settings, through the module as through the decorator.
+unsync_module.process_limit = 2
+assert_type(unsync_module.thread_limit, int)
+assert_type(unsync.process_limit, int)
