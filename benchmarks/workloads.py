@@ -50,7 +50,7 @@ def burst(call: Callable[[], Any]) -> Workload:
     return run
 
 
-def memory_per_pending_call(start_sleeping: Callable[[], Any], settle: Callable[[], None], n: int) -> float:
+def memory_per_pending_call(start_sleeping: Callable[[], Any], settle: Callable[[], object], n: int) -> float:
     """Bytes allocated per call while ``n`` sleeping calls are in flight."""
     gc.collect()
     tracemalloc.start()
