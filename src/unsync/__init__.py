@@ -38,7 +38,7 @@ shutdown = unsync.shutdown
 
 # The decorator's settings, also reachable as `import unsync; unsync.process_limit = 2`.
 # Without forwarding, that assignment would only add an attribute to this module.
-_SETTINGS = ("loop", "thread", "token", "thread_executor", "process_executor", "thread_limit", "process_limit")
+_SETTINGS = [name for name, attribute in vars(Unsync).items() if isinstance(attribute, property)]
 
 if TYPE_CHECKING:
     import concurrent.futures
