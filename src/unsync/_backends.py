@@ -1,8 +1,8 @@
 """What differs between asyncio and trio in the ambient loop, behind one interface.
 
-A `TaskSpawner` lives on the ambient loop's thread.  It starts coroutines as
-tasks that settle an `Unfuture`, cancels one task on request from any thread,
-and at shutdown cancels (or waits for) every task it started.  Everything else
+A `TaskSpawner` lives on the ambient loop's thread.  It runs coroutines in
+tasks that settle an `Unfuture`, cancels one call on request from any thread,
+and at shutdown cancels (or waits for) every call it started.  Everything else
 (the portal, the thread, submission batching) is backend-neutral and lives in
 `_anyio_portal`.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import math
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
@@ -77,19 +78,20 @@ class AsyncioSpawner:
         except BaseException as exc:
             future._settle("finished", None, exc)
             return
-        loop = self.loop
+        assert self._loop is not None
         # Settling inside the task, not from a done callback, saves a loop iteration.
-        task = loop.create_task(self._run_task(coro, future), context=context)
-        # asyncio keeps only weak references to tasks: this set keeps them alive.
-        self._tasks.add(task)
-        future._asyncio_future = task
-
-        def cancel_task() -> bool:
-            loop.call_soon_threadsafe(task.cancel)
-            return True
-
-        if not future._claim(cancel_task):
+        task = self._loop.create_task(self._run_task(coro, future), context=context)
+        if future._claim(self._cancel_soon, task):
+            # asyncio keeps only weak references to tasks: this set keeps them alive.
+            self._tasks.add(task)
+        else:  # cancelled while queued
             task.cancel()
+            coro.close()
+
+    def _cancel_soon(self, future: Unfuture[Any]) -> bool:
+        # Any thread may cancel; the task is cancelled on its loop.
+        self.loop.call_soon_threadsafe(future._work.cancel)
+        return True
 
     async def _run_task(self, coro: Coroutine[Any, Any, Any], future: Unfuture[Any]) -> None:
         # The outcome lives in the Unfuture only: a task that kept the exception
@@ -104,7 +106,7 @@ class AsyncioSpawner:
         else:
             future._settle("finished", value, None)
         finally:
-            self._tasks.discard(asyncio.current_task())
+            self._tasks.discard(future._work)
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         with anyio.move_on_after(math.inf if grace_period is None else grace_period):
@@ -116,22 +118,46 @@ class AsyncioSpawner:
         self._closed.set()
 
 
+# A call as a trio runner receives it: fn, args, kwargs and the Unfuture to settle.
+_Call = tuple[CoroutineFunction, tuple[Any, ...], dict[str, Any], Unfuture[Any]]
+
+# Runners kept waiting for calls once a burst is over; the rest end.
+MAX_IDLE_RUNNERS = 64
+
+
 class TrioSpawner:
-    """Spawns tasks into one long-lived trio nursery, each in its own cancel scope."""
+    """Runs coroutines in reusable trio tasks ("runners") in one long-lived nursery.
+
+    Each call must be cancellable on its own, which in trio takes a cancel
+    scope.  A new task with a new scope per call costs more than the rest of
+    a call through unsync, so a runner runs calls one after another inside
+    one scope, replaced only once a call was cancelled through it.  Between
+    calls an idle runner sleeps in `trio.lowlevel.wait_task_rescheduled`; the
+    next call is handed to it with the caller's context as the task's
+    context, which is how trio's own ``from_thread`` runs code in a task it
+    did not create for it.
+    """
 
     def __init__(self) -> None:
+        import outcome
+
         import trio
 
         self._trio = trio
+        self._outcome = outcome
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._scopes: set[trio.CancelScope] = set()
+        self._idle: list[_Runner] = []
+        self._runners = 0
+        # What idle runners hold as their context, rather than the last caller's.
+        self._idle_context = contextvars.Context()
         self._closing = trio.Event()
-        self._all_done: trio.Event | None = None
+        self._all_idle: trio.Event | None = None
 
     async def serve(self, *, task_status: TaskStatus[None]) -> None:
         trio = self._trio
         self._token = trio.lowlevel.current_trio_token()
+        self._idle_context = contextvars.copy_context()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -145,59 +171,122 @@ class TrioSpawner:
         context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
-        assert self._nursery is not None
-        assert self._token is not None
-        scope = self._trio.CancelScope()
-        token = self._token
-
-        def cancel_scope() -> bool:
-            token.run_sync_soon(scope.cancel)
-            return True
-
-        if not future._claim(cancel_scope):
+        call = (fn, args, kwargs, future)
+        if self._idle:
+            self._idle.pop().hand_over(call, contextvars.copy_context() if context is None else context)
             return
-        self._scopes.add(scope)
-        # trio copies the spawning context into the new task.
+        assert self._nursery is not None
+        runner = _Runner(self)
+        self._runners += 1
+        start = functools.partial(self._nursery.start_soon, runner.serve, call, name="unsync runner")
+        # trio runs the new task in a copy of the spawning context.
         if context is None:
-            self._nursery.start_soon(self._run_task, fn, args, kwargs, future, scope)
+            start()
         else:
-            context.run(self._nursery.start_soon, self._run_task, fn, args, kwargs, future, scope)
+            context.run(start)
 
-    async def _run_task(
-        self,
-        fn: CoroutineFunction,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        future: Unfuture[Any],
-        scope: trio.CancelScope,
-    ) -> None:
-        try:
-            with scope:
-                try:
-                    value = await fn(*args, **kwargs)
-                except self._trio.Cancelled:
-                    future._set_cancelled()
-                    raise
-                except BaseException as exc:
-                    future._settle("finished", None, exc)
-                    return
-                future._settle("finished", value, None)
-        finally:
-            self._scopes.discard(scope)
-            if scope.cancelled_caught:
-                future._set_cancelled()
-            if not self._scopes and self._all_done is not None:
-                self._all_done.set()
+    def cancel_soon(self, future: Unfuture[Any]) -> bool:
+        """Cancel the running call that settles ``future``; any thread."""
+        assert self._token is not None
+        self._token.run_sync_soon(future._work.cancel_call, future)
+        return True
+
+    def runner_ended(self) -> None:
+        self._runners -= 1
+        self._check_all_idle()
+
+    def _check_all_idle(self) -> None:
+        if self._all_idle is not None and self._runners == len(self._idle):
+            self._all_idle.set()
+
+    async def next_call(self, runner: _Runner) -> _Call | None:
+        """Wait, idle, until a call is handed to ``runner``; None: the runner should end."""
+        if len(self._idle) >= MAX_IDLE_RUNNERS:
+            return None
+        self._idle.append(runner)
+        runner.drop_context(self._idle_context)
+        self._check_all_idle()
+        call: _Call = await self._trio.lowlevel.wait_task_rescheduled(runner.stop_waiting)
+        return call
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         trio = self._trio
         assert self._nursery is not None
-        if not cancel and self._scopes:
-            self._all_done = trio.Event()
+        if not cancel and self._runners > len(self._idle):
+            self._all_idle = trio.Event()
             with trio.move_on_after(math.inf if grace_period is None else grace_period):
-                await self._all_done.wait()
+                await self._all_idle.wait()
         self._nursery.cancel_scope.cancel()
         self._closing.set()
+
+
+class _Runner:
+    """One reusable trio task of a `TrioSpawner`, running one call at a time."""
+
+    def __init__(self, spawner: TrioSpawner) -> None:
+        self._spawner = spawner
+        self._trio = spawner._trio
+        self._task: trio.lowlevel.Task | None = None
+        self._scope: trio.CancelScope | None = None
+        self._future: Unfuture[Any] | None = None  # of the call running now
+
+    async def serve(self, first_call: _Call) -> None:
+        trio, spawner = self._trio, self._spawner
+        self._task = trio.lowlevel.current_task()
+        call: _Call | None = first_call
+        try:
+            while call is not None:
+                with trio.CancelScope() as self._scope:
+                    while call is not None:
+                        await self._run(call)
+                        # In a scope cancelled by the call just run, this raises Cancelled.
+                        call = await spawner.next_call(self)
+                    return
+                # The scope caught a cancellation: take a fresh one for the next call.
+                call = await spawner.next_call(self)
+        finally:
+            spawner.runner_ended()
+
+    async def _run(self, call: _Call) -> None:
+        fn, args, kwargs, future = call
+        if not future._claim(self._spawner.cancel_soon, self):
+            return  # cancelled while queued
+        self._future = future
+        try:
+            value = await fn(*args, **kwargs)
+        except self._trio.Cancelled:
+            future._set_cancelled()
+            raise
+        except BaseException as exc:
+            future._settle("finished", None, exc)
+        else:
+            future._settle("finished", value, None)
+        finally:
+            self._future = None
+
+    def hand_over(self, call: _Call, context: contextvars.Context) -> None:
+        """Wake this idle runner to run ``call`` in ``context``."""
+        assert self._task is not None
+        self._task.context = context
+        self._trio.lowlevel.reschedule(self._task, self._spawner._outcome.Value(call))
+
+    def drop_context(self, idle_context: contextvars.Context) -> None:
+        # From the next step on: the caller's context variables are not kept alive by an idle runner.
+        assert self._task is not None
+        self._task.context = idle_context
+
+    def cancel_call(self, future: Unfuture[Any]) -> None:
+        # On the loop: the call may have ended, and the runner moved on, since
+        # cancel() was asked for.
+        if self._future is future:
+            assert self._scope is not None
+            self._scope.cancel()
+
+    def stop_waiting(self, _: object) -> trio.lowlevel.Abort:
+        # An idle runner is being cancelled (the loop is stopping).
+        self._spawner._idle.remove(self)
+        succeeded: trio.lowlevel.Abort = self._trio.lowlevel.Abort.SUCCEEDED
+        return succeeded
 
 
 def make_spawner(backend: str) -> TaskSpawner:

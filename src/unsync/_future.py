@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, overload
 
 import anyio.lowlevel
 import sniffio
@@ -73,8 +73,19 @@ def install_continuation_runner(runner: ContinuationRunner) -> None:
     _continuation_runner = runner
 
 
-def _refuse_cancel() -> bool:
+def _refuse_cancel(future: Unfuture[Any]) -> bool:
     return False
+
+
+def cancel_work(future: Unfuture[Any]) -> bool:
+    """A canceller for work that is itself a future with a thread-safe ``cancel()``."""
+    return bool(future._work.cancel())
+
+
+# One lock for the state of every Unfuture: each holds it for a few
+# attribute reads and writes, and a lock per Unfuture would cost time and
+# memory on every call.  No code but the Unfuture's own runs under it.
+_state_lock = threading.Lock()
 
 
 class Unfuture(Generic[T]):
@@ -95,16 +106,15 @@ class Unfuture(Generic[T]):
 
     __slots__ = (
         "__weakref__",
-        "_asyncio_future",
         "_callbacks",
         "_canceller",
         "_done_lock",
         "_exception",
-        "_lock",
         "_queued_in",
         "_result",
         "_retrieved",
         "_state",
+        "_work",
     )
 
     def __init__(self, source: concurrent.futures.Future[T] | None = None) -> None:
@@ -112,15 +122,14 @@ class Unfuture(Generic[T]):
         self._result: T | None = None
         self._exception: BaseException | None = None
         self._retrieved = False
-        self._callbacks: list[Callable[[Unfuture[T]], object]] = []
-        # Set by producers once work has started: asks the work to stop.
-        self._canceller: Callable[[], bool] | None = None
-        # An asyncio future that settles this Unfuture; awaiting from its own
-        # loop awaits it directly, which costs no extra hop.
-        self._asyncio_future: asyncio.Future[Any] | None = None
+        # A list once the first callback is added: most Unfutures never get one.
+        self._callbacks: list[Callable[[Unfuture[T]], object]] | None = None
+        # Set by the producer when the work starts (see _claim).  An asyncio
+        # future as the work is awaited directly from its own loop: no hop.
+        self._canceller: Callable[[Unfuture[Any]], bool] = _refuse_cancel
+        self._work: Any = None
         # The Limiter this call waits in line for, if any (see _limits).
         self._queued_in: Any = None
-        self._lock = threading.Lock()
         # Made, held, on the first blocking wait; released when done.  Awaited
         # and callback-only Unfutures never need one.
         self._done_lock: threading.Lock | None = None
@@ -148,19 +157,19 @@ class Unfuture(Generic[T]):
     # -- completion -------------------------------------------------------
 
     def _settle(self, state: str, result: T | None, exception: BaseException | None) -> bool:
-        with self._lock:
-            if self._state in (_FINISHED, _CANCELLED):
+        with _state_lock:
+            if self._state is _FINISHED or self._state is _CANCELLED:
                 return False
             self._state = state
             self._result = result
             self._exception = exception
-            callbacks, self._callbacks = self._callbacks, []
-            self._canceller = None
+            callbacks, self._callbacks = self._callbacks, None
             done_lock = self._done_lock
         if done_lock is not None:
             done_lock.release()
-        for callback in callbacks:
-            self._run_callback(callback)
+        if callbacks:
+            for callback in callbacks:
+                self._run_callback(callback)
         return True
 
     def _run_callback(self, callback: Callable[[Unfuture[T]], object]) -> None:
@@ -190,19 +199,22 @@ class Unfuture(Generic[T]):
     def _set_cancelled(self) -> bool:
         return self._settle(_CANCELLED, None, None)
 
-    def _claim(self, canceller: Callable[[], bool] | None = None) -> bool:
+    def _claim(self, canceller: Callable[[Unfuture[Any]], bool] = _refuse_cancel, work: object = None) -> bool:
         """Mark the work as started; return False if it was cancelled first.
 
-        From now on `cancel` calls ``canceller``, which asks the running work
-        to stop and returns whether it will (the producer settles the
-        Unfuture when the work ends).  Without one, running work cannot be
-        cancelled.
+        ``work`` is the producer's handle on the running work, kept as
+        ``self._work``.  From now on `cancel` calls ``canceller(self)``, which
+        asks the work to stop and returns whether it will (the producer
+        settles the Unfuture when the work ends).  A canceller is usually one
+        function shared by all of a producer's calls, so claiming allocates
+        nothing.
         """
-        with self._lock:
+        with _state_lock:
             if self._state is not _PENDING:
                 return False
             self._state = _RUNNING
-            self._canceller = canceller or _refuse_cancel
+            self._canceller = canceller
+            self._work = work
             return True
 
     def _mirror(self, source: concurrent.futures.Future[T]) -> None:
@@ -214,7 +226,7 @@ class Unfuture(Generic[T]):
             else:
                 self._settle(_FINISHED, done.result(), None)
 
-        self._claim(source.cancel)
+        self._claim(cancel_work, source)
         source.add_done_callback(copy_outcome)
 
     # -- inspection and cancellation -----------------------------------------
@@ -240,12 +252,12 @@ class Unfuture(Generic[T]):
         Task).  A running thread cannot be interrupted: ``cancel()`` returns
         False.
         """
-        with self._lock:
+        with _state_lock:
             state, canceller = self._state, self._canceller
         if state is _PENDING:
             return self._set_cancelled() or self.cancelled()
-        if state is _RUNNING and canceller is not None:
-            return canceller()
+        if state is _RUNNING:
+            return canceller(self)
         return state is _CANCELLED
 
     def add_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> None:
@@ -254,19 +266,30 @@ class Unfuture(Generic[T]):
         The callback runs in the thread that completes the Unfuture: keep it
         short and non-blocking.
         """
-        with self._lock:
+        with _state_lock:
             if self._state is not _FINISHED and self._state is not _CANCELLED:
-                self._callbacks.append(fn)
+                if self._callbacks is None:
+                    self._callbacks = [fn]
+                else:
+                    self._callbacks.append(fn)
                 return
         self._run_callback(fn)
 
     def remove_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> int:
         """Remove every registration of ``fn``; return how many were removed."""
-        with self._lock:
-            kept = [cb for cb in self._callbacks if cb != fn]
-            removed = len(self._callbacks) - len(kept)
-            self._callbacks = kept
-        return removed
+        while True:
+            with _state_lock:
+                callbacks = self._callbacks
+                if not callbacks:
+                    return 0
+                snapshot = callbacks[:]
+            # Compared outside the lock: a callback's __eq__ is foreign code.
+            kept = [cb for cb in snapshot if cb != fn]
+            with _state_lock:
+                if self._callbacks is callbacks and len(callbacks) == len(snapshot):
+                    self._callbacks = kept or None
+                    return len(snapshot) - len(kept)
+            # A callback was added meanwhile (or the Unfuture settled): look again.
 
     # -- blocking access -------------------------------------------------------
 
@@ -278,7 +301,7 @@ class Unfuture(Generic[T]):
                 f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
                 "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
             )
-        with self._lock:
+        with _state_lock:
             if self._state is _FINISHED or self._state is _CANCELLED:
                 return
             done_lock = self._done_lock
@@ -302,13 +325,14 @@ class Unfuture(Generic[T]):
         `concurrent.futures.CancelledError` if cancelled, and `DeadlockError`
         if called on the ambient loop's thread before the result is ready.
         """
-        self._wait(timeout)
-        if self._state is _CANCELLED:
-            raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
+        if self._state is not _FINISHED:
+            self._wait(timeout)
+            if self._state is _CANCELLED:
+                raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
         if self._exception is not None:
             self._retrieved = True
             raise self._exception
-        return cast(T, self._result)
+        return self._result  # type: ignore[return-value]  # a finished Unfuture holds a T
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Block until done and return the exception raised, or None."""
@@ -321,12 +345,13 @@ class Unfuture(Generic[T]):
     # -- awaiting ----------------------------------------------------------------
 
     def __await__(self) -> Generator[Any, None, T]:
-        native = self._asyncio_future
-        if native is not None and not self.done() and native.get_loop() is asyncio._get_running_loop():
-            # Same loop as the task that settles us: await it directly, no hop.
-            yield from native.__await__()
-        elif not self.done():
-            yield from self._wait_in_current_loop().__await__()
+        if self._state is not _FINISHED and self._state is not _CANCELLED:
+            work = self._work
+            if isinstance(work, asyncio.Future) and work.get_loop() is asyncio._get_running_loop():
+                # The task that settles us runs on this loop: await it directly, no hop.
+                yield from work.__await__()
+            else:
+                yield from self._wait_in_current_loop().__await__()
         if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":
             raise asyncio.CancelledError(f"{self!r} was cancelled")
         return self.result()
@@ -382,7 +407,7 @@ class Unfuture(Generic[T]):
             except BaseException as exc:
                 chained._settle(_FINISHED, None, exc)
                 return
-            chained._claim(step.cancel)
+            chained._claim(cancel_work, step)
             step.add_done_callback(chained._copy_outcome_from)
 
         self.add_done_callback(start_continuation)

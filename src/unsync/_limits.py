@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._future import DeadlockError, Unfuture
+from ._future import DeadlockError, Unfuture, cancel_work
 
 __all__ = ["Limiter"]
 
@@ -134,7 +134,7 @@ def run_limited(
             limiter._release()
             future._settle("finished", None, exc)
             return
-        future._claim(work.cancel)
+        future._claim(cancel_work, work)
 
         def finish(done: Unfuture[Any]) -> None:
             limiter._release()

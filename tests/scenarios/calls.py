@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import functools
 import os
 import threading
@@ -14,6 +15,8 @@ import pytest
 
 from scenarios.cpu_work import sum_of_squares, worker_pid
 from unsync import Unfuture, unsync
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
 
 
 @unsync
@@ -175,3 +178,38 @@ def test_any_executor_can_run_sync_work() -> None:
 def test_a_non_executor_is_rejected() -> None:
     with pytest.raises(TypeError, match="Executor"):
         unsync.thread_executor = "threads"  # type: ignore[assignment]
+
+
+def test_a_coroutine_runs_in_the_callers_context_and_its_changes_stay_in_that_call() -> None:
+    # Calls run one after another may share a trio task: each must still get
+    # the context of its own caller, and leave nothing behind for the next.
+    @unsync
+    async def read_then_change() -> str:
+        seen = request_id.get()
+        request_id.set("changed by the call")
+        await anyio.sleep(0)
+        return seen
+
+    token = request_id.set("req-7")
+    try:
+        assert read_then_change().result() == "req-7"
+        assert request_id.get() == "req-7"
+    finally:
+        request_id.reset(token)
+    assert [read_then_change().result() for _ in range(3)] == ["none"] * 3
+
+
+def test_calls_made_on_the_ambient_loop_see_the_calling_tasks_context() -> None:
+    @unsync
+    async def inner() -> str:
+        return request_id.get()
+
+    @unsync
+    async def outer(value: str) -> tuple[str, str]:
+        request_id.set(value)
+        first = await inner()
+        request_id.set(value + "-again")
+        return first, await inner()
+
+    assert outer("loop").result() == ("loop", "loop-again")
+    assert request_id.get() == "none"

@@ -7,11 +7,14 @@ outcome. Thread work cannot be interrupted once it runs.
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 
 import anyio
+import pytest
 
-from unsync import unsync
+from scenarios.awaiting import make_cancellable
+from unsync import Unfuture, unsync
 
 
 def test_a_coroutine_that_swallows_cancellation_keeps_its_return_value() -> None:
@@ -48,3 +51,70 @@ def test_running_thread_work_cannot_be_cancelled() -> None:
     release.set()
     assert job.result(timeout=5) == "ran to the end"
     assert not job.cancelled()
+
+
+@unsync
+async def nap(seconds: float) -> str:
+    await anyio.sleep(seconds)
+    return "rested"
+
+
+def test_a_cancellation_reaches_only_its_own_call() -> None:
+    # The machinery that runs a call may run the next one too (trio reuses
+    # its tasks): cancelling one call must not touch the calls after it.
+    for _ in range(3):
+        started, cleaned_up, doomed = make_cancellable()
+        assert started.wait(5)
+        assert doomed.cancel()
+        assert cleaned_up.wait(5)
+        assert _wait_cancelled(doomed)
+        assert nap(0).result(timeout=5) == "rested"
+        assert nap(0.02).result(timeout=5) == "rested"
+
+
+def test_after_a_swallowed_cancellation_later_calls_are_not_cancelled() -> None:
+    started = threading.Event()
+
+    @unsync
+    async def stubborn() -> str:
+        started.set()
+        try:
+            await anyio.sleep(3600)
+        except anyio.get_cancelled_exc_class():
+            return "finished anyway"
+        return "not cancelled"
+
+    job = stubborn()
+    assert started.wait(5)
+    job.cancel()
+    assert job.result(timeout=5) == "finished anyway"
+    later = [nap(0.02) for _ in range(5)]
+    assert [call.result(timeout=5) for call in later] == ["rested"] * 5
+
+
+def test_a_call_cancelled_before_it_starts_never_runs() -> None:
+    ran, holding_the_loop, gate = threading.Event(), threading.Event(), threading.Event()
+
+    @unsync
+    async def blocker() -> None:
+        holding_the_loop.set()
+        gate.wait(5)  # blocks the loop on purpose, so the next call stays queued
+
+    @unsync
+    async def never() -> None:
+        ran.set()
+
+    holding = blocker()
+    assert holding_the_loop.wait(5)
+    queued = never()
+    assert queued.cancel()
+    gate.set()
+    holding.result(timeout=5)
+    assert nap(0).result(timeout=5) == "rested"
+    assert queued.cancelled() and not ran.is_set()
+
+
+def _wait_cancelled(future: Unfuture[None]) -> bool:
+    with pytest.raises(concurrent.futures.CancelledError):
+        future.result(timeout=5)
+    return future.cancelled()

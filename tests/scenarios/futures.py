@@ -248,3 +248,22 @@ def test_many_threads_submitting_at_once_lose_no_call() -> None:
     for thread in threads:
         thread.join()
     assert sorted(n for burst in results for n in burst) == sorted(k * 1000 + i for k in range(8) for i in range(300))
+
+
+def test_remove_done_callback_removes_every_registration_of_that_callback() -> None:
+    calls: list[str] = []
+
+    def first(_: Unfuture[int]) -> None:
+        calls.append("first")
+
+    def second(_: Unfuture[int]) -> None:
+        calls.append("second")
+
+    future: Unfuture[int] = Unfuture()
+    assert future.remove_done_callback(first) == 0
+    for callback in (first, second, first):
+        future.add_done_callback(callback)
+    assert future.remove_done_callback(first) == 2
+    future.set_result(1)
+    assert calls == ["second"]
+    assert future.remove_done_callback(second) == 0
