@@ -348,8 +348,17 @@ class Unfuture(Generic[T]):
         if self._state is not _FINISHED and self._state is not _CANCELLED:
             work = self._work
             if isinstance(work, asyncio.Future) and work.get_loop() is asyncio._get_running_loop():
-                # The task that settles us runs on this loop: await it directly, no hop.
-                yield from work.__await__()
+                # The task that settles us runs on this loop.  Just spawned, it
+                # is scheduled ahead of us: a bare yield lets it take its first
+                # step, which often finishes it, and resumes us right after in
+                # the same loop round, where awaiting it would wait one more.
+                try:
+                    yield
+                except asyncio.CancelledError:
+                    work.cancel()  # as awaiting the task would
+                    raise
+                if self._state is not _FINISHED and self._state is not _CANCELLED:
+                    yield from work.__await__()
             else:
                 yield from self._wait_in_current_loop().__await__()
         if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":

@@ -188,6 +188,50 @@ def test_coroutines_await_each_other_on_the_ambient_loop() -> None:
     assert total().result() == 10
 
 
+def test_awaiting_on_the_ambient_loop_gives_results_exceptions_and_finished_calls() -> None:
+    @unsync
+    async def instant(x: int) -> int:
+        return x
+
+    @unsync
+    async def gather_all() -> tuple[list[int], str]:
+        started_long_ago = add_later(10, 10, delay=0.01)
+        await anyio.sleep(0.05)  # finished before it is awaited
+        values = [await instant(1), await add_later(2, 3), await started_long_ago]
+        try:
+            await fail_on_purpose()
+        except ValueError as exc:
+            return values, str(exc)
+        return values, "no exception"
+
+    assert gather_all().result(timeout=5) == ([1, 5, 20], "broken on purpose")
+
+
+def test_a_cancelled_awaiter_on_the_ambient_loop_cancels_the_work() -> None:
+    outcomes: list[Unfuture[None]] = []
+
+    @unsync
+    async def give_up(after: float) -> None:
+        _, cleaned_up, job = make_cancellable()
+        outcomes.append(job)
+        with anyio.move_on_after(after):
+            await job
+        assert cleaned_up.is_set() or await _cleaned_up_soon(cleaned_up)
+
+    give_up(0).result(timeout=5)  # cancelled at once, before the work took a step
+    give_up(0.05).result(timeout=5)  # cancelled while the work sleeps
+    for job in outcomes:
+        with pytest.raises(concurrent.futures.CancelledError):
+            job.result(timeout=5)
+
+
+async def _cleaned_up_soon(cleaned_up: threading.Event) -> bool:
+    with anyio.move_on_after(5):
+        while not cleaned_up.is_set():
+            await anyio.sleep(0.01)
+    return cleaned_up.is_set()
+
+
 def test_then_passes_the_finished_unfuture_to_plain_async_and_unsync_continuations() -> None:
     def plain(done: Unfuture[int]) -> int:
         return done.result() * 2
