@@ -36,6 +36,7 @@ from workloads import (
     Workload,
     burst,
     memory_per_pending_call,
+    pinning,
     return_at_once,
     return_at_once_sync,
     round_trip,
@@ -179,6 +180,7 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
     old_python = ensure_old_unsync()
     pool.submit(int).result()
     processes.submit(int).result()
+    nop_thread().result()
 
     def per_call(name: str, workload: Workload, n: int) -> None:
         samples[name].append(workload(n) / n * 1e6)
@@ -316,6 +318,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "thread placement": pinning(),
     }
 
 
@@ -344,7 +347,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and calls (about 30 s)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place threads (see workloads.pin_threads)"
+    )
     args = parser.parse_args()
+    if args.no_pin:
+        os.environ["UNSYNC_BENCH_PIN"] = "0"  # the unsync 1.4.0 probe inherits it
     sizes = (3, 500, 2000, 50, 5000) if args.quick else (7, 2000, 10_000, 200, 20_000)
     samples = run(*sizes)
     checks, all_met = report(samples)

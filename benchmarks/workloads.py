@@ -8,7 +8,10 @@ the runner turns that into microseconds per operation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -16,8 +19,46 @@ from typing import Any
 
 Workload = Callable[[int], float]
 
+# The CPUs the benchmark may use, read before pin_threads narrows them, and
+# passed on to the unsync 1.4.0 probe, which starts with its parent's pinning.
+if "UNSYNC_BENCH_CPUS" not in os.environ and hasattr(os, "sched_getaffinity"):
+    os.environ["UNSYNC_BENCH_CPUS"] = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+_CPUS = [int(cpu) for cpu in os.environ.get("UNSYNC_BENCH_CPUS", "").split(",") if cpu]
+
+
+def pinning() -> str:
+    """How `pin_threads` places threads: "cross", "same" or "none"."""
+    mode = os.environ.get("UNSYNC_BENCH_PIN", "cross")
+    return "none" if len(_CPUS) < 2 or mode == "0" else mode
+
+
+def pin_threads() -> None:
+    """Put this thread on the first CPU and every other thread of the process on the second.
+
+    Left to the scheduler, whether a loop thread shares the caller's core is
+    decided anew for every thread, and on a virtual machine a round trip
+    across two cores costs about twice one on a single core.  A reference
+    loop started once would keep its lucky or unlucky placement for the whole
+    run while the ambient loop, restarted every round, draws again: ratios
+    moved by 2x from one run to the next.  Pinned, every contestant's hop
+    crosses the same two cores, as on a machine with spare cores.
+    ``UNSYNC_BENCH_PIN=same`` puts every thread on one core instead (the cost
+    of a hop on a busy machine) and ``UNSYNC_BENCH_PIN=0`` leaves placement
+    to the scheduler.
+    """
+    mode = pinning()
+    if mode == "none":
+        return
+    caller, others = {_CPUS[0]}, {_CPUS[0] if mode == "same" else _CPUS[1]}
+    os.sched_setaffinity(0, caller)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.native_id is not None:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(thread.native_id, others)
+
 
 def timed(body: Callable[[], Any]) -> float:
+    pin_threads()
     start = time.perf_counter()
     body()
     return time.perf_counter() - start
