@@ -12,8 +12,8 @@ import concurrent.futures
 import contextvars
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
-from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from ._future import Unfuture
@@ -44,11 +44,33 @@ def as_concurrent_future(future: Unfuture[T]) -> concurrent.futures.Future[T]:
     return mirror
 
 
+class _IdleWorker:
+    """A parked worker thread, woken by handing it a work item (None: stop)."""
+
+    __slots__ = ("item", "wake")
+
+    def __init__(self) -> None:
+        self.item: _WorkItem | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+    def hand_over(self, item: _WorkItem | None) -> None:
+        self.item = item
+        self.wake.release()
+
+
+# What _next_item returns to a worker that should end (shutdown, or the limit was lowered).
+_RETIRE: Any = object()
+
+
 class ThreadWorkers(concurrent.futures.Executor):
     """The default pool for sync functions: up to ``max_workers`` daemon threads.
 
-    Threads start on demand and are reused.  They are daemons, so a blocking
-    call that never returns cannot keep the interpreter from exiting.
+    Threads start on demand and are reused, the most recently idle first: a
+    call goes straight to a parked worker, and after a burst, sequential
+    calls keep running on one warm thread rather than rotating through all.
+    They are daemons, so a blocking call that never returns cannot keep the
+    interpreter from exiting.
 
         >>> pool = ThreadWorkers(max_workers=2)
         >>> pool.submit(sum, [1, 2, 3]).result()
@@ -60,45 +82,56 @@ class ThreadWorkers(concurrent.futures.Executor):
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
         self.max_workers = max_workers or DEFAULT_MAX_THREADS
         self._name_prefix = thread_name_prefix
-        self._queue: SimpleQueue[_WorkItem | None] = SimpleQueue()
-        self._idle_workers = 0
-        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._idle: list[_IdleWorker] = []  # a stack: the last to park is woken first
+        self._pending: deque[_WorkItem] = deque()  # calls waiting for a worker
+        self._threads: list[threading.Thread] = []
         self._shut_down = False
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
     def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[T]) -> None:
         """Run ``fn(*args, **kwargs)`` in a worker, in the caller's context; settle ``future``."""
-        if self._shut_down:
-            raise RuntimeError("this thread pool has been shut down; it accepts no more work")
-        self._queue.put((contextvars.copy_context(), fn, args, kwargs, future))
-        if self._queue.qsize() > self._idle_workers:
-            self._add_thread()
-
-    def _add_thread(self) -> None:
+        item: _WorkItem = (contextvars.copy_context(), fn, args, kwargs, future)
+        new_thread = None
         with self._lock:
-            if len(self._threads) >= self.max_workers:
-                return
-            thread = threading.Thread(target=self._work, name=f"{self._name_prefix}-{len(self._threads)}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            if self._shut_down:
+                raise RuntimeError("this thread pool has been shut down; it accepts no more work")
+            if self._idle:
+                worker = self._idle.pop()
+            else:
+                self._pending.append(item)
+                if len(self._threads) >= self.max_workers:
+                    return
+                new_thread = threading.Thread(
+                    target=self._work, name=f"{self._name_prefix}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(new_thread)
+        if new_thread is None:
+            worker.hand_over(item)
+        else:
+            new_thread.start()
 
-    def _set_idle(self, change: int) -> bool:
-        """Count this worker as idle (+1) or busy (-1); False if it should retire."""
+    def _next_item(self, worker: _IdleWorker) -> _WorkItem | None:
+        """A waiting call for this worker; None once it is parked as idle; _RETIRE if it should end."""
         with self._lock:
-            if change > 0 and len(self._threads) > self.max_workers:
-                # The limit was lowered: surplus workers retire as they finish.
+            if self._pending:
+                return self._pending.popleft()
+            if self._shut_down or len(self._threads) > self.max_workers:
+                # Shut down, or the limit was lowered: surplus workers end as they finish.
                 self._threads.remove(threading.current_thread())
-                return False
-            self._idle_workers += change
-            return True
+                return _RETIRE  # type: ignore[no-any-return]
+            self._idle.append(worker)
+            return None
 
     def _work(self) -> None:
-        queue = self._queue
-        if not self._set_idle(+1):
-            return
-        while (item := queue.get()) is not None:
-            self._set_idle(-1)
+        worker = _IdleWorker()
+        item = self._next_item(worker)
+        while item is not _RETIRE:
+            if item is None:  # parked: wait to be handed a call
+                worker.wake.acquire()
+                item, worker.item = worker.item, None
+                if item is None:  # shut down while parked
+                    return
             context, fn, args, kwargs, future = item
             if future._claim():
                 value: Any = None
@@ -107,16 +140,13 @@ class ThreadWorkers(concurrent.futures.Executor):
                     value = context.run(fn, *args, **kwargs)
                 except BaseException as exc:
                     error = exc
-                # Idle before settling: the woken caller may submit again at once.
-                stays = self._set_idle(+1)
+                # Take the next call or park before settling: the woken caller
+                # may submit again at once, and should find this worker idle.
+                item = self._next_item(worker)
                 future._settle("finished", value, error)
             else:
-                stays = self._set_idle(+1)
-            del item, context, fn, args, kwargs, future
-            if not stays:
-                return
-        self._set_idle(-1)
-        queue.put(None)  # pass the stop signal on to the next worker
+                item = self._next_item(worker)
+            del context, fn, args, kwargs, future
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run ``fn(*args, **kwargs)`` in a worker; return a `concurrent.futures.Future`."""
@@ -125,26 +155,29 @@ class ThreadWorkers(concurrent.futures.Executor):
         return as_concurrent_future(future)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting work; workers exit once the queue is empty."""
+        """Stop accepting work; workers exit once the calls already made have run."""
         with self._lock:
             self._shut_down = True
+            parked, self._idle = self._idle, []
+            cancelled = list(self._pending) if cancel_futures else []
+            if cancel_futures:
+                self._pending.clear()
             threads = list(self._threads)
-        if cancel_futures:
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is not None:
-                    item[-1].cancel()
-        self._queue.put(None)
+        for item in cancelled:
+            item[-1].cancel()
+        for worker in parked:
+            worker.hand_over(None)
         if wait:
             for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join()
 
     def _forget_after_fork(self) -> None:
-        self._queue = SimpleQueue()
-        self._idle_workers = 0
-        self._threads = []
+        # The child has none of the parent's threads; the lock may have been held.
         self._lock = threading.Lock()
+        self._idle = []
+        self._pending = deque()
+        self._threads = []
 
 
 def run_in_thread(
