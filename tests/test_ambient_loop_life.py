@@ -166,6 +166,44 @@ def test_shutdown_cancels_pending_tasks_and_a_fresh_loop_follows(run_python: Run
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_calls_made_by_tasks_while_the_loop_stops_end_with_it(run_python: RunPython, backend: str) -> None:
+    # A task that keeps making calls while shutdown() runs: every call it made
+    # must end (none may be left running forever), none may start a second
+    # loop, and shutdown must not wait out its grace period.
+    proc = run_python(
+        f"""
+        import threading, time, anyio
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def child():
+            await anyio.sleep(3600)
+
+        children, started = [], threading.Event()
+
+        @decorator
+        async def keeps_calling():
+            started.set()
+            while True:
+                children.append(child())
+                await anyio.sleep(0)
+
+        caller = keeps_calling()
+        started.wait(5)
+        time.sleep(0.05)
+        began = time.perf_counter()
+        unsync.shutdown(grace_period=5)
+        took = time.perf_counter() - began
+        loops = [t for t in threading.enumerate() if t.name == "unsync-ambient-loop"]
+        print(caller.cancelled(), all(c.cancelled() for c in children), len(loops), took < 2)
+        """
+    )
+    assert proc.stdout.split() == ["True", "True", "0", "True"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_interpreter_exit_with_sleeping_tasks_is_prompt(run_python: RunPython, backend: str) -> None:
     started = time.perf_counter()
     proc = run_python(
@@ -229,6 +267,38 @@ def test_a_forked_child_gets_a_fresh_ambient_loop(run_python: RunPython, backend
         """
     )
     assert proc.stdout.split() == ["0", "True"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_child_forked_by_a_task_on_the_loop_uses_unsync_like_a_fresh_program(
+    run_python: RunPython, backend: str
+) -> None:
+    # The child's only thread is the one that ran the parent's loop: there it
+    # is an ordinary thread, which may start its own loop and block on calls.
+    proc = run_python(
+        f"""
+        import os, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def double(x):
+            return 2 * x
+
+        @decorator
+        async def fork_here():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if double(21).result(timeout=10) == 42 else 1)
+            return pid
+
+        _, status = os.waitpid(fork_here().result(), 0)
+        print(os.waitstatus_to_exitcode(status), double(1).result())
+        """
+    )
+    assert proc.stdout.split() == ["0", "2"]
 
 
 def test_global_thread_and_process_limits_apply_at_run_time(run_python: RunPython) -> None:

@@ -30,7 +30,7 @@ from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._backends import AsyncioSpawner, TaskSpawner, make_spawner
-from ._future import Unfuture, forbid_blocking_waits_in_this_thread, logger
+from ._future import Unfuture, allow_blocking_waits_in_this_thread, forbid_blocking_waits_in_this_thread, logger
 
 T = TypeVar("T")
 
@@ -220,11 +220,14 @@ class AmbientLoop:
     ) -> Unfuture[T]:
         """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
         future: Unfuture[T] = Unfuture()
-        running = self._running or self._ensure_running()
-        if threading.get_ident() == running.thread_id:
-            # Already on the loop: spawn now, in the calling task's context.
-            running.spawner.spawn(fn, args, kwargs, None, future)
+        here: _RunningLoop | None = getattr(_loop_thread, "running", None)
+        if here is not None:
+            # On an ambient loop's thread: spawn now, in the calling task's
+            # context, on that loop even while it stops (a call from one of
+            # its tasks must not start a new loop, and ends with this one).
+            here.spawner.spawn(fn, args, kwargs, None, future)
         else:
+            running = self._running or self._ensure_running()
             running.submit((fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
@@ -277,7 +280,11 @@ class AmbientLoop:
 
     def _forget_after_fork(self) -> None:
         # The loop thread does not exist in the child, and the lock may have
-        # been held by another thread at the moment of the fork.
+        # been held by another thread at the moment of the fork.  If a task
+        # forked, the child's only thread was the loop's: it is an ordinary
+        # thread now.
+        _loop_thread.__dict__.clear()
+        allow_blocking_waits_in_this_thread()
         self._lock = threading.Lock()
         if self._running is not None:
             self._running.abandon()

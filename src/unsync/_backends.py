@@ -51,8 +51,11 @@ class AsyncioSpawner:
     """Spawns plain asyncio tasks: the cheapest way to run a coroutine on asyncio."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # asyncio keeps only weak references to tasks: this keeps them alive,
+        # with the Unfuture each one settles.
+        self._tasks: dict[asyncio.Task[Any], Unfuture[Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._accepting = True  # until aclose() has ended every task
         self._closed = anyio.Event()
 
     @property
@@ -73,31 +76,31 @@ class AsyncioSpawner:
         context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
-        try:
-            coro = fn(*args, **kwargs)
-        except BaseException as exc:
-            future._settle("finished", None, exc)
+        if not self._accepting:
+            future._set_cancelled()
             return
         assert self._loop is not None
         # Settling inside the task, not from a done callback, saves a loop iteration.
-        task = self._loop.create_task(self._run_task(coro, future), context=context)
+        task = self._loop.create_task(self._run_task(fn, args, kwargs, future), context=context)
         if future._claim(self._cancel_soon, task):
-            # asyncio keeps only weak references to tasks: this set keeps them alive.
-            self._tasks.add(task)
+            self._tasks[task] = future
         else:  # cancelled while queued
             task.cancel()
-            coro.close()
 
     def _cancel_soon(self, future: Unfuture[Any]) -> bool:
         # Any thread may cancel; the task is cancelled on its loop.
         self.loop.call_soon_threadsafe(future._work.cancel)
         return True
 
-    async def _run_task(self, coro: Coroutine[Any, Any, Any], future: Unfuture[Any]) -> None:
-        # The outcome lives in the Unfuture only: a task that kept the exception
+    async def _run_task(
+        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+    ) -> None:
+        # The coroutine is made here, in the task: a task cancelled before its
+        # first step then leaves no coroutine that was never awaited.  The
+        # outcome lives in the Unfuture only: a task that kept the exception
         # too would have asyncio log it as never retrieved.
         try:
-            value = await coro
+            value = await fn(*args, **kwargs)
         except asyncio.CancelledError:
             future._set_cancelled()
             raise
@@ -106,7 +109,7 @@ class AsyncioSpawner:
         else:
             future._settle("finished", value, None)
         finally:
-            self._tasks.discard(future._work)
+            del self._tasks[future._work]
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         with anyio.move_on_after(math.inf if grace_period is None else grace_period):
@@ -115,6 +118,10 @@ class AsyncioSpawner:
                     for task in self._tasks:
                         task.cancel()
                 await asyncio.wait(set(self._tasks))
+                # A task cancelled before its first step never ran _run_task.
+                for task in [task for task in self._tasks if task.done()]:
+                    self._tasks.pop(task)._set_cancelled()
+        self._accepting = False
         self._closed.set()
 
 
@@ -149,6 +156,7 @@ class TrioSpawner:
         self._token: trio.lowlevel.TrioToken | None = None
         self._idle: list[_Runner] = []
         self._runners = 0
+        self._accepting = True  # until aclose() has cancelled every call
         # What idle runners hold as their context, rather than the last caller's.
         self._idle_context = contextvars.Context()
         self._closing = trio.Event()
@@ -171,6 +179,9 @@ class TrioSpawner:
         context: contextvars.Context | None,
         future: Unfuture[Any],
     ) -> None:
+        if not self._accepting:
+            future._set_cancelled()
+            return
         call = (fn, args, kwargs, future)
         if self._idle:
             self._idle.pop().hand_over(call, contextvars.copy_context() if context is None else context)
@@ -217,6 +228,7 @@ class TrioSpawner:
             with trio.move_on_after(math.inf if grace_period is None else grace_period):
                 await self._all_idle.wait()
         self._nursery.cancel_scope.cancel()
+        self._accepting = False
         self._closing.set()
 
 

@@ -63,6 +63,11 @@ def forbid_blocking_waits_in_this_thread() -> None:
     _thread_role.runs_event_loop = True
 
 
+def allow_blocking_waits_in_this_thread() -> None:
+    """Undo `forbid_blocking_waits_in_this_thread` (the thread no longer runs the loop)."""
+    _thread_role.runs_event_loop = False
+
+
 ContinuationRunner = Callable[[Callable[..., Any], "Unfuture[Any]"], "Unfuture[Any]"]
 _continuation_runner: ContinuationRunner | None = None
 
