@@ -14,7 +14,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ._future import Unfuture
 
@@ -59,8 +59,9 @@ class _IdleWorker:
         self.wake.release()
 
 
-# What _next_item returns to a worker that should end (shutdown, or the limit was lowered).
-_RETIRE: Any = object()
+# What _next_item returns to a worker that should end (shutdown, or the limit was
+# lowered): a marker, compared by identity, that no real work item can be.
+_RETIRE = cast(_WorkItem, object())
 
 
 class ThreadWorkers(concurrent.futures.Executor):
@@ -119,7 +120,7 @@ class ThreadWorkers(concurrent.futures.Executor):
             if self._shut_down or len(self._threads) > self.max_workers:
                 # Shut down, or the limit was lowered: surplus workers end as they finish.
                 self._threads.remove(threading.current_thread())
-                return _RETIRE  # type: ignore[no-any-return]
+                return _RETIRE
             self._idle.append(worker)
             return None
 
