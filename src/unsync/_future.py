@@ -374,8 +374,14 @@ class Unfuture(Generic[T]):
         # Wake the awaiting loop from whichever thread completes the Unfuture.
         token = anyio.lowlevel.current_token()
         event = Event()
+        awaiting_thread = threading.get_ident()
 
         def wake_waiter(_: Unfuture[T]) -> None:
+            if threading.get_ident() == awaiting_thread:
+                # Completed on the awaiting loop itself (a trio call awaited
+                # on the ambient loop): no hop through its wake-up queue.
+                event.set()
+                return
             # If the awaiting loop has ended, no one is left to wake.
             with contextlib.suppress(RunFinishedError):
                 token.backend_class.run_sync_soon(event.set, (), token.native_token)

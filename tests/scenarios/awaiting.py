@@ -159,3 +159,31 @@ def test_exceptions_reach_the_foreign_awaiter() -> None:
 
     asyncio.run(main())
     trio.run(main)
+
+
+def test_a_task_of_the_awaiting_loop_can_complete_the_unfuture() -> None:
+    """No other thread is involved: the loop wakes its own awaiter."""
+
+    async def under_asyncio() -> list[int]:
+        later: Unfuture[int] = Unfuture()
+        asyncio.get_running_loop().call_later(0.01, later.set_result, 1)
+        failed: Unfuture[int] = Unfuture()
+        asyncio.get_running_loop().call_soon(failed.set_exception, ValueError("from the loop"))
+        with pytest.raises(ValueError, match="from the loop"):
+            await failed
+        return [await later]
+
+    async def under_trio() -> list[int]:
+        handoff: Unfuture[int] = Unfuture()
+
+        async def complete_soon() -> None:
+            await trio.sleep(0.01)
+            handoff.set_result(2)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(complete_soon)
+            received = await handoff
+        return [received]
+
+    assert asyncio.run(under_asyncio()) == [1]
+    assert trio.run(under_trio) == [2]
