@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sniffio
 from anyio.from_thread import start_blocking_portal
 
 import trio
@@ -104,11 +105,18 @@ def await_inside_ambient(n: int) -> float:
 
 
 def await_plain_task_inside_ambient(n: int) -> float:
+    """The reference: the backend's own way to run a coroutine as a task and wait for it."""
+
     @unsynced
     async def loop_body() -> float:
+        on_trio = sniffio.current_async_library() == "trio"
         start = time.perf_counter()
         for _ in range(n):
-            await asyncio.create_task(return_at_once())
+            if on_trio:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(return_at_once)
+            else:
+                await asyncio.create_task(return_at_once())
         return time.perf_counter() - start
 
     return loop_body().result()
@@ -193,9 +201,8 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
             per_call(f"async burst / unsync {backend}", burst(nop_async), n_burst)
             per_call(f"await from asyncio.run / unsync {backend}", await_from_asyncio_run, n_rt)
             per_call(f"await from trio.run / unsync {backend}", await_from_trio_run, n_rt)
-            if backend != "trio":
-                per_call(f"await inside the loop / unsync {backend}", await_inside_ambient, n_rt)
-                per_call(f"await inside the loop / plain task {backend}", await_plain_task_inside_ambient, n_rt)
+            per_call(f"await inside the loop / unsync {backend}", await_inside_ambient, n_rt)
+            per_call(f"await inside the loop / plain task {backend}", await_plain_task_inside_ambient, n_rt)
         switch_backend("asyncio")
         per_call(
             "async round trip / run_coroutine_threadsafe", round_trip(lambda: plain_loop.submit(return_at_once)), n_rt
@@ -264,6 +271,7 @@ TARGETS: list[tuple[str, str, str, float]] = [
         "await inside the loop / plain task asyncio",
         1.2,
     ),
+    ("await inside the loop", "await inside the loop / unsync trio", "await inside the loop / plain task trio", 1.2),
     (
         "memory per pending call",
         "bytes per pending call / unsync asyncio",
