@@ -23,7 +23,7 @@ import threading
 import time
 import venv
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from workloads import (
     Workload,
     burst,
     memory_per_pending_call,
+    pin_threads,
     pinning,
     return_at_once,
     return_at_once_sync,
@@ -122,20 +123,21 @@ def await_plain_task_inside_ambient(n: int) -> float:
     return loop_body().result()
 
 
-async def await_calls(n: int) -> float:
-    """``await f()`` n times from whichever loop runs this."""
+async def await_each(make_awaitable: Callable[[], Awaitable[Any]], n: int) -> float:
+    """``await make_awaitable()`` n times from whichever loop runs this."""
+    pin_threads()
     start = time.perf_counter()
     for _ in range(n):
-        await nop_async()
+        await make_awaitable()
     return time.perf_counter() - start
 
 
 def await_from_asyncio_run(n: int) -> float:
-    return asyncio.run(await_calls(n))
+    return asyncio.run(await_each(nop_async, n))
 
 
 def await_from_trio_run(n: int) -> float:
-    return trio.run(await_calls, n)
+    return trio.run(await_each, nop_async, n)
 
 
 def switch_backend(backend: str) -> None:
@@ -208,6 +210,11 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
             "async round trip / run_coroutine_threadsafe", round_trip(lambda: plain_loop.submit(return_at_once)), n_rt
         )
         per_call("async burst / run_coroutine_threadsafe", burst(lambda: plain_loop.submit(return_at_once)), n_burst)
+        per_call(
+            "await from asyncio.run / wrap_future(run_coroutine_threadsafe)",
+            lambda n: asyncio.run(await_each(lambda: asyncio.wrap_future(plain_loop.submit(return_at_once)), n)),
+            n_rt,
+        )
         per_call(
             "async round trip / trio.from_thread.run",
             lambda n: timed(
