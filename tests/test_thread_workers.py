@@ -90,3 +90,47 @@ def test_idle_workers_end_at_shutdown() -> None:
     concurrent.futures.wait([pool.submit(gate.wait, 5) for _ in range(3)], timeout=5)
     pool.shutdown(wait=True)
     assert not [t for t in threading.enumerate() if t.name.startswith("short-lived")]
+
+
+def pool_threads(prefix: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(prefix + "-")]
+
+
+def test_threads_left_idle_end_and_the_pool_starts_new_ones_when_needed() -> None:
+    pool = ThreadWorkers(max_workers=3, thread_name_prefix="retiring", idle_timeout=0.1)
+    gate = threading.Barrier(3)
+    concurrent.futures.wait([pool.submit(gate.wait, 5) for _ in range(3)], timeout=5)
+    assert len(pool_threads("retiring")) == 3
+    deadline = time.monotonic() + 5
+    while pool_threads("retiring") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool_threads("retiring") == []
+    # A fresh thread, with a name no earlier thread of the pool had.
+    assert pool.submit(lambda: threading.current_thread().name).result(timeout=5) == "retiring-3"
+    pool.shutdown()
+
+
+def test_a_thread_in_regular_use_is_kept() -> None:
+    pool = ThreadWorkers(max_workers=2, idle_timeout=0.2)
+    threads = set()
+    for _ in range(8):  # 0.4 s in all, never idle for 0.2 s
+        threads.add(pool.submit(threading.get_ident).result(timeout=5))
+        time.sleep(0.05)
+    assert len(threads) == 1
+    pool.shutdown()
+
+
+def test_calls_made_as_a_worker_retires_are_never_lost() -> None:
+    # Idle timeouts this short expire while calls are being handed over.
+    pool = ThreadWorkers(max_workers=4, idle_timeout=0.0002)
+    for n in range(300):
+        calls = [pool.submit(pow, n, 2) for _ in range(n % 4 + 1)]
+        assert [call.result(timeout=5) for call in calls] == [n * n] * len(calls)
+        time.sleep(0.0002 * (n % 3))
+    pool.shutdown()
+
+
+@pytest.mark.parametrize("idle_timeout", [0, -1.0, float("inf")])
+def test_an_idle_timeout_must_be_a_positive_number_of_seconds(idle_timeout: float) -> None:
+    with pytest.raises(ValueError, match="idle_timeout must be a number of seconds above 0"):
+        ThreadWorkers(idle_timeout=idle_timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import itertools
 import os
 import threading
 from collections import deque
@@ -20,8 +21,10 @@ from ._future import Unfuture
 
 T = TypeVar("T")
 
-# The same default as anyio.to_thread: blocking IO wants many threads, not one per core.
+# The same defaults as anyio.to_thread: blocking IO wants many threads, not one
+# per core, and a thread idle this long (seconds) is not worth its memory.
 DEFAULT_MAX_THREADS = 40
+DEFAULT_IDLE_TIMEOUT = 10.0
 
 _WorkItem = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any]]
 
@@ -70,6 +73,8 @@ class ThreadWorkers(concurrent.futures.Executor):
     Threads start on demand and are reused, the most recently idle first: a
     call goes straight to a parked worker, and after a burst, sequential
     calls keep running on one warm thread rather than rotating through all.
+    A thread left idle for ``idle_timeout`` seconds ends (None: never), so
+    the threads of a past burst do not stay for the life of the program.
     They are daemons, so a blocking call that never returns cannot keep the
     interpreter from exiting.
 
@@ -78,11 +83,23 @@ class ThreadWorkers(concurrent.futures.Executor):
         6
     """
 
-    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "unsync-worker") -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "unsync-worker",
+        *,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        if idle_timeout is not None and not 0 < idle_timeout <= threading.TIMEOUT_MAX:
+            raise ValueError(
+                f"idle_timeout must be a number of seconds above 0 (None: threads never retire), not {idle_timeout}"
+            )
         self.max_workers = max_workers or DEFAULT_MAX_THREADS
+        self._idle_timeout = -1 if idle_timeout is None else idle_timeout
         self._name_prefix = thread_name_prefix
+        self._thread_numbers = itertools.count()
         self._lock = threading.Lock()
         self._idle: list[_IdleWorker] = []  # a stack: the last to park is woken first
         self._pending: deque[_WorkItem] = deque()  # calls waiting for a worker
@@ -104,7 +121,7 @@ class ThreadWorkers(concurrent.futures.Executor):
                 if len(self._threads) >= self.max_workers:
                     return
                 new_thread = threading.Thread(
-                    target=self._work, name=f"{self._name_prefix}-{len(self._threads)}", daemon=True
+                    target=self._work, name=f"{self._name_prefix}-{next(self._thread_numbers)}", daemon=True
                 )
                 self._threads.append(new_thread)
         if new_thread is None:
@@ -124,12 +141,24 @@ class ThreadWorkers(concurrent.futures.Executor):
             self._idle.append(worker)
             return None
 
+    def _retire_if_still_idle(self, worker: _IdleWorker) -> bool:
+        """End a worker whose wait timed out, unless a call is being handed to it right now."""
+        with self._lock:
+            if worker not in self._idle:
+                return False
+            self._idle.remove(worker)
+            self._threads.remove(threading.current_thread())
+            return True
+
     def _work(self) -> None:
         worker = _IdleWorker()
         item = self._next_item(worker)
         while item is not _RETIRE:
             if item is None:  # parked: wait to be handed a call
-                worker.wake.acquire()
+                if not worker.wake.acquire(timeout=self._idle_timeout):
+                    if self._retire_if_still_idle(worker):
+                        return
+                    worker.wake.acquire()
                 item, worker.item = worker.item, None
                 if item is None:  # shut down while parked
                     return
