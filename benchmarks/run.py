@@ -34,6 +34,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
 from workloads import (
+    LockHandOff,
     Workload,
     burst,
     memory_per_pending_call,
@@ -182,7 +183,7 @@ def measure_old_unsync(python: Path | None, n_rt: int, n_burst: int, n_mem: int)
 
 def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
-    plain_loop, trio_thread = ThreadLoop(), TrioThread()
+    plain_loop, trio_thread, hand_off = ThreadLoop(), TrioThread(), LockHandOff()
     portal_cm = start_blocking_portal("asyncio")
     portal = portal_cm.__enter__()
     pool = concurrent.futures.ThreadPoolExecutor(4)
@@ -227,6 +228,7 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
             lambda n: timed(lambda: [portal.call(return_at_once) for _ in range(n)]),
             n_rt,
         )
+        per_call("thread round trip / lock hand-off, the floor", hand_off.round_trip, n_rt)
         per_call("thread round trip / unsync", round_trip(nop_thread), n_rt)
         per_call("thread round trip / ThreadPoolExecutor", round_trip(lambda: pool.submit(return_at_once_sync)), n_rt)
         per_call("thread burst / unsync", burst(nop_thread), n_burst)

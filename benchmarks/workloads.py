@@ -91,6 +91,34 @@ def burst(call: Callable[[], Any]) -> Workload:
     return run
 
 
+class LockHandOff:
+    """Two threads passing a turn back and forth with two locks, doing nothing else.
+
+    The least any round trip through another thread can cost on this machine:
+    one wake-up each way.  It shows how much of a round trip is our work and
+    how much is the machine's.
+    """
+
+    def __init__(self) -> None:
+        self._there, self._back = threading.Lock(), threading.Lock()
+        self._there.acquire()
+        self._back.acquire()
+        threading.Thread(target=self._answer, name="lock-hand-off", daemon=True).start()
+
+    def _answer(self) -> None:
+        while True:
+            self._there.acquire()
+            self._back.release()
+
+    def round_trip(self, n: int) -> float:
+        def body() -> None:
+            for _ in range(n):
+                self._there.release()
+                self._back.acquire()
+
+        return timed(body)
+
+
 def memory_per_pending_call(start_sleeping: Callable[[], Any], settle: Callable[[], object], n: int) -> float:
     """Bytes allocated per call while ``n`` sleeping calls are in flight."""
     gc.collect()
