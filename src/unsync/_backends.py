@@ -84,8 +84,32 @@ class AsyncioSpawner:
         task = self._loop.create_task(self._run_task(fn, args, kwargs, future), context=context)
         if future._claim(self._cancel_soon, task):
             self._tasks[task] = future
+            if asyncio.current_task(self._loop) is None:
+                self._take_first_step_now(task)
         else:  # cancelled while queued
             task.cancel()
+
+    def _take_first_step_now(self, task: asyncio.Task[Any]) -> None:
+        """Run a new task's first step at once (from a callback, never from a task).
+
+        A new task's first step runs in the loop's next iteration, after a
+        round through the selector.  Most calls finish in that first step, so
+        taking it now settles them, and wakes their callers, one iteration
+        earlier: a tenth of a whole round trip here.  Python 3.12 offers the
+        same as ``Task(eager_start=True)``; on every version, the stdlib loop
+        keeps the step's handle last in its ready queue, and a cancelled
+        handle is skipped.  Any other loop (uvloop), or a handle that is not
+        this task's step, leaves the task to start as usual.
+        """
+        ready = getattr(self._loop, "_ready", None)
+        if not ready:
+            return
+        handle = ready[-1]
+        if getattr(getattr(handle, "_callback", None), "__self__", None) is not task:
+            return
+        step, context = handle._callback, handle._context
+        handle.cancel()
+        context.run(step)
 
     def _cancel_soon(self, future: Unfuture[Any]) -> bool:
         # Any thread may cancel; the task is cancelled on its loop.

@@ -213,3 +213,17 @@ def test_calls_made_on_the_ambient_loop_see_the_calling_tasks_context() -> None:
 
     assert outer("loop").result() == ("loop", "loop-again")
     assert request_id.get() == "none"
+
+
+def test_a_call_runs_in_one_task_of_its_own_from_its_first_step() -> None:
+    @unsync
+    async def task_before_and_after_a_cancel_scope() -> tuple[int, int, bool]:
+        first_step_task = anyio.get_current_task().id
+        # A cancel scope in the first step needs the call's task to exist already.
+        with anyio.move_on_after(0.01) as scope:
+            await anyio.sleep(5)
+        return first_step_task, anyio.get_current_task().id, scope.cancelled_caught
+
+    before, after, timed_out = task_before_and_after_a_cancel_scope().result(timeout=5)
+    assert before == after
+    assert timed_out
