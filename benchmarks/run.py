@@ -345,7 +345,14 @@ def draw(samples: dict[str, list[float]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = ["async round trip", "async burst", "thread round trip", "thread burst", "await from asyncio.run"]
+    groups = [
+        "async round trip",
+        "async burst",
+        "thread round trip",
+        "thread burst",
+        "await from asyncio.run",
+        "await inside the loop",
+    ]
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.2 * len(groups)))
     for axis, group in zip(axes, groups, strict=True):
         names = sorted(n for n in samples if n.startswith(group + " /"))
