@@ -409,3 +409,24 @@ def test_worker_trouble_prints_nothing_the_user_did_not_print(run_python: RunPyt
     )
     assert proc.stdout.strip() == "done"
     assert proc.stderr == ""
+
+
+def test_asyncio_debug_mode_blames_the_call_whose_first_step_blocks(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import asyncio
+        import time
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator
+        async def blocks_before_its_first_await():
+            time.sleep(0.2)
+            await asyncio.sleep(0)
+
+        unsync.loop.set_debug(True)
+        blocks_before_its_first_await().result()
+        """
+    )
+    slow = [line for line in proc.stderr.splitlines() if line.startswith("Executing")]
+    assert len(slow) == 1 and slow[0].startswith("Executing <Task"), proc.stderr

@@ -84,7 +84,7 @@ class AsyncioSpawner:
         task = self._loop.create_task(self._run_task(fn, args, kwargs, future), context=context)
         if future._claim(self._cancel_soon, task):
             self._tasks[task] = future
-            if asyncio.current_task(self._loop) is None:
+            if asyncio.current_task(self._loop) is None and not self._loop.get_debug():
                 self._take_first_step_now(task)
         else:  # cancelled while queued
             task.cancel()
@@ -100,7 +100,8 @@ class AsyncioSpawner:
         version, the stdlib loop keeps the step's handle last in its ready
         queue, and skips a cancelled handle.  Any other loop (uvloop), or a
         last handle that is not this task's step, leaves the task to start
-        as usual.
+        as usual.  So does asyncio's debug mode, whose report of a slow step
+        should name the call's task, not the callback that spawned it.
         """
         ready = getattr(self._loop, "_ready", None)
         if not ready:
