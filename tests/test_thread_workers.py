@@ -111,9 +111,9 @@ def test_threads_left_idle_end_and_the_pool_starts_new_ones_when_needed() -> Non
 
 
 def test_a_thread_in_regular_use_is_kept() -> None:
-    pool = ThreadWorkers(max_workers=2, idle_timeout=0.2)
+    pool = ThreadWorkers(max_workers=2, idle_timeout=0.5)
     threads = set()
-    for _ in range(8):  # 0.4 s in all, never idle for 0.2 s
+    for _ in range(16):  # 0.8 s in all, but never idle for 0.5 s
         threads.add(pool.submit(threading.get_ident).result(timeout=5))
         time.sleep(0.05)
     assert len(threads) == 1
@@ -132,5 +132,5 @@ def test_calls_made_as_a_worker_retires_are_never_lost() -> None:
 
 @pytest.mark.parametrize("idle_timeout", [0, -1.0, float("inf")])
 def test_an_idle_timeout_must_be_a_positive_number_of_seconds(idle_timeout: float) -> None:
-    with pytest.raises(ValueError, match="idle_timeout must be a number of seconds above 0"):
+    with pytest.raises(ValueError, match="idle_timeout must be a number of seconds above 0 and at most"):
         ThreadWorkers(idle_timeout=idle_timeout)
