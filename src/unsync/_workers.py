@@ -94,7 +94,7 @@ class ThreadWorkers(concurrent.futures.Executor):
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
         if idle_timeout is not None and not 0 < idle_timeout <= threading.TIMEOUT_MAX:
             raise ValueError(
-                f"idle_timeout must be a number of seconds above 0 and at most threading.TIMEOUT_MAX "
+                "idle_timeout must be a number of seconds above 0 and at most threading.TIMEOUT_MAX "
                 f"(None: threads never retire), not {idle_timeout}"
             )
         self.max_workers = max_workers or DEFAULT_MAX_THREADS
