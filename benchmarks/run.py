@@ -38,12 +38,12 @@ from workloads import (
     Workload,
     burst,
     memory_per_pending_call,
-    pin_threads,
     pinning,
     return_at_once,
     return_at_once_sync,
     round_trip,
     sleep_long,
+    steady,
     timed,
 )
 
@@ -103,7 +103,8 @@ def await_inside_ambient(n: int) -> float:
             await nop_async()
         return time.perf_counter() - start
 
-    return loop_body().result()
+    with steady():
+        return loop_body().result()
 
 
 def await_plain_task_inside_ambient(n: int) -> float:
@@ -121,16 +122,17 @@ def await_plain_task_inside_ambient(n: int) -> float:
                 await asyncio.create_task(return_at_once())
         return time.perf_counter() - start
 
-    return loop_body().result()
+    with steady():
+        return loop_body().result()
 
 
 async def await_each(make_awaitable: Callable[[], Awaitable[Any]], n: int) -> float:
     """``await make_awaitable()`` n times from whichever loop runs this."""
-    pin_threads()
-    start = time.perf_counter()
-    for _ in range(n):
-        await make_awaitable()
-    return time.perf_counter() - start
+    with steady():
+        start = time.perf_counter()
+        for _ in range(n):
+            await make_awaitable()
+        return time.perf_counter() - start
 
 
 def await_from_asyncio_run(n: int) -> float:
@@ -377,7 +379,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.no_pin:
         os.environ["UNSYNC_BENCH_PIN"] = "0"  # the unsync 1.4.0 probe inherits it
-    sizes = (3, 500, 2000, 50, 5000) if args.quick else (7, 2000, 10_000, 200, 20_000)
+    sizes = (3, 500, 2000, 50, 5000) if args.quick else (15, 2000, 10_000, 200, 20_000)
     samples = run(*sizes)
     checks, all_met = report(samples)
     RESULTS.write_text(
