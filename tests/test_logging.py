@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,49 @@ def test_a_retrieved_exception_is_not_logged(caplog: pytest.LogCaptureFixture) -
         future.set_exception(KeyError("seen"))
         assert isinstance(future.exception(), KeyError)
         del future
+        gc.collect()
+    assert not [r for r in caplog.records if r.name == "unsync"]
+
+
+def read_with_result(future: Unfuture[None]) -> None:
+    with pytest.raises(KeyError):
+        future.result()
+
+
+def read_with_await(future: Unfuture[None]) -> None:
+    async def main() -> None:
+        with pytest.raises(KeyError):
+            await future
+
+    asyncio.run(main())
+
+
+def read_through_then(future: Unfuture[None]) -> None:
+    chained = future.then(lambda done: repr(done.exception()))
+    assert chained.result(timeout=5) == "KeyError('seen')"
+
+
+def read_by_pickling(future: Unfuture[None]) -> None:
+    with pytest.raises(KeyError):
+        pickle.loads(pickle.dumps(future)).result()
+
+
+@pytest.mark.parametrize("read", [read_with_result, read_with_await, read_through_then, read_by_pickling])
+def test_an_exception_read_in_any_way_is_not_logged(
+    read: Callable[[Unfuture[None]], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("ERROR", logger="unsync"):
+        future: Unfuture[None] = Unfuture()
+        future.set_exception(KeyError("seen"))
+        read(future)
+        del future
+        gc.collect()
+    assert not [r for r in caplog.records if r.name == "unsync"]
+
+
+def test_a_successful_unfuture_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("ERROR", logger="unsync"):
+        Unfuture.from_value(1)
         gc.collect()
     assert not [r for r in caplog.records if r.name == "unsync"]
 

@@ -117,8 +117,8 @@ class Unfuture(Generic[T]):
         "_exception",
         "_queued_in",
         "_result",
-        "_retrieved",
         "_state",
+        "_unretrieved",
         "_work",
     )
 
@@ -126,7 +126,8 @@ class Unfuture(Generic[T]):
         self._state = _PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
-        self._retrieved = False
+        # Set while the exception has not been read (see _UnretrievedException).
+        self._unretrieved: _UnretrievedException | None = None
         # A list once the first callback is added: most Unfutures never get one.
         self._callbacks: list[Callable[[Unfuture[T]], object]] | None = None
         # Set by the producer when the work starts (see _claim).  An asyncio
@@ -168,6 +169,8 @@ class Unfuture(Generic[T]):
             self._state = state
             self._result = result
             self._exception = exception
+            if exception is not None:
+                self._unretrieved = _UnretrievedException(exception)
             callbacks, self._callbacks = self._callbacks, None
             done_lock = self._done_lock
         if done_lock is not None:
@@ -335,7 +338,7 @@ class Unfuture(Generic[T]):
             if self._state is _CANCELLED:
                 raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
         if self._exception is not None:
-            self._retrieved = True
+            self._mark_retrieved()
             raise self._exception
         return self._result  # type: ignore[return-value]  # a finished Unfuture holds a T
 
@@ -344,8 +347,13 @@ class Unfuture(Generic[T]):
         self._wait(timeout)
         if self._state is _CANCELLED:
             raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
-        self._retrieved = True
+        self._mark_retrieved()
         return self._exception
+
+    def _mark_retrieved(self) -> None:
+        unretrieved, self._unretrieved = self._unretrieved, None
+        if unretrieved is not None:
+            unretrieved.exception = None
 
     # -- awaiting ----------------------------------------------------------------
 
@@ -437,7 +445,7 @@ class Unfuture(Generic[T]):
         if source._state is _CANCELLED:
             self._set_cancelled()
         else:
-            source._retrieved = True
+            source._mark_retrieved()
             self._settle(_FINISHED, source._result, source._exception)
 
     # -- pickling, repr, unretrieved exceptions ----------------------------------------
@@ -449,7 +457,7 @@ class Unfuture(Generic[T]):
         if self._state is not _FINISHED:
             raise TypeError(f"cannot pickle {self!r}: only a finished Unfuture can be pickled")
         if self._exception is not None:
-            self._retrieved = True
+            self._mark_retrieved()
             return (Unfuture.from_exception, (self._exception,))
         return (Unfuture.from_value, (self._result,))
 
@@ -459,11 +467,25 @@ class Unfuture(Generic[T]):
             return f"<Unfuture finished {detail}>"
         return f"<Unfuture {self._state}>"
 
+
+class _UnretrievedException:
+    """Logs a failed Unfuture's exception if the Unfuture is collected before anyone read it.
+
+    Only failed Unfutures carry one.  A ``__del__`` on `Unfuture` itself
+    would run for every call, and cost every call a Python-level finalizer.
+    """
+
+    __slots__ = ("exception",)
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception: BaseException | None = exception
+
     def __del__(self) -> None:
-        if self._exception is not None and not self._retrieved:
+        exception = self.exception
+        if exception is not None:
             # Logged like asyncio's "Task exception was never retrieved".
             logger.error(
-                "Unfuture exception was never retrieved: %r",
-                self,
-                exc_info=(type(self._exception), self._exception, self._exception.__traceback__),
+                "Unfuture exception was never retrieved: <Unfuture finished exception=%r>",
+                exception,
+                exc_info=(type(exception), exception, exception.__traceback__),
             )
