@@ -219,16 +219,15 @@ class AmbientLoop:
         self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Unfuture[T]:
         """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
-        future: Unfuture[T] = Unfuture()
         here: _RunningLoop | None = getattr(_loop_thread, "running", None)
         if here is not None:
             # On an ambient loop's thread: spawn now, in the calling task's
             # context, on that loop even while it stops (a call from one of
             # its tasks must not start a new loop, and ends with this one).
-            here.spawner.spawn(fn, args, kwargs, None, future)
-        else:
-            running = self._running or self._ensure_running()
-            running.submit((fn, args, kwargs, contextvars.copy_context(), future))
+            return here.spawner.spawn_here(fn, args, kwargs)
+        future: Unfuture[T] = Unfuture()
+        running = self._running or self._ensure_running()
+        running.submit((fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
     @property

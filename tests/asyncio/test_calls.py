@@ -1,4 +1,6 @@
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -32,3 +34,31 @@ def test_calls_from_one_thread_start_in_the_order_they_were_made() -> None:
     assert started == list(range(200))
     assert all(isinstance(task, asyncio.Task) for task in tasks)
     assert len(set(map(id, tasks))) == 200  # each call had a task of its own
+
+
+def test_a_task_factory_set_on_the_loop_makes_the_task_of_every_call() -> None:
+    made: list[asyncio.Task[object]] = []
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, object], context: Any = None
+    ) -> asyncio.Task[object]:
+        task = asyncio.Task(coro, loop=loop, context=context)
+        made.append(task)
+        return task
+
+    @unsync
+    async def current_task() -> asyncio.Task[object] | None:
+        return asyncio.current_task()
+
+    @unsync
+    async def current_task_of_a_call_made_on_the_loop() -> asyncio.Task[object] | None:
+        return await current_task()
+
+    unsync.loop.set_task_factory(factory)
+    try:
+        from_a_thread = current_task().result(timeout=5)
+        from_the_loop = current_task_of_a_call_made_on_the_loop().result(timeout=5)
+    finally:
+        unsync.loop.set_task_factory(None)
+    assert from_a_thread in made
+    assert from_the_loop in made
