@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import math
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 from anyio.abc import TaskStatus
@@ -84,7 +85,7 @@ class AsyncioSpawner:
             future._set_cancelled()
             return
         task = self._new_task(self._run_task(fn, args, kwargs, future), context)
-        if future._claim(self._cancel_soon, task):
+        if future._claim(self._cancel, task):
             self._tasks[task] = future
             if asyncio.current_task(self._loop) is None and not self._loop.get_debug():
                 self._take_first_step_now(task)
@@ -97,7 +98,7 @@ class AsyncioSpawner:
             future._set_cancelled()
             return future
         task = self._new_task(self._run_task(fn, args, kwargs, future), None)
-        future._claim_unshared(self._cancel_soon, task)
+        future._claim_unshared(self._cancel, task)
         self._tasks[task] = future
         return future
 
@@ -135,10 +136,24 @@ class AsyncioSpawner:
         handle.cancel()
         context.run(step)
 
-    def _cancel_soon(self, future: Unfuture[Any]) -> bool:
+    def _cancel(self, future: Unfuture[Any]) -> bool:
         # Any thread may cancel; the task is cancelled on its loop.
-        self._loop.call_soon_threadsafe(future._work.cancel)
+        if asyncio._get_running_loop() is self._loop:
+            self._cancel_on_loop(future._work)
+        else:
+            self._loop.call_soon_threadsafe(self._cancel_on_loop, future._work)
         return True
+
+    def _cancel_on_loop(self, task: asyncio.Task[None]) -> None:
+        run_task = cast(Coroutine[Any, Any, None], task.get_coro())  # a _run_task coroutine
+        if inspect.getcoroutinestate(run_task) == inspect.CORO_CREATED:
+            # Cancelled before its first step, the task would never enter
+            # _run_task to settle the call: settle it here.  As with any
+            # asyncio task cancelled that early, the call never runs.
+            task.cancel()
+            self._tasks.pop(task)._set_cancelled()
+        else:
+            task.cancel()
 
     async def _run_task(
         self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]

@@ -379,7 +379,7 @@ class Unfuture(Generic[T]):
                 try:
                     yield
                 except asyncio.CancelledError:
-                    work.cancel()  # as awaiting the task would
+                    self.cancel()  # as awaiting the task would cancel it
                     raise
                 if self._state is not _FINISHED and self._state is not _CANCELLED:
                     yield from work.__await__()

@@ -97,6 +97,30 @@ def test_a_call_cancelled_before_it_starts_never_runs() -> None:
     assert queued.cancelled() and not ran.is_set()
 
 
+def test_a_call_cancelled_by_the_task_that_made_it_before_it_starts_never_runs() -> None:
+    ran: list[str] = []
+
+    @unsync
+    async def never() -> None:
+        ran.append("ran")
+
+    @unsync
+    async def call_and_cancel_at_once(then_await: bool) -> tuple[bool, bool]:
+        call = never()
+        accepted = call.cancel()
+        if then_await:
+            with pytest.raises((concurrent.futures.CancelledError, anyio.get_cancelled_exc_class())):
+                await call
+        else:
+            await anyio.sleep(0.01)
+        return accepted, call.cancelled()
+
+    assert call_and_cancel_at_once(then_await=False).result(timeout=5) == (True, True)
+    assert call_and_cancel_at_once(then_await=True).result(timeout=5) == (True, True)
+    assert ran == []
+    assert nap(0).result(timeout=5) == "rested"
+
+
 def _wait_cancelled(future: Unfuture[None]) -> bool:
     with pytest.raises(concurrent.futures.CancelledError):
         future.result(timeout=5)
