@@ -3,8 +3,11 @@
 Measures per-call cost of unsync against the raw primitives it is built on and
 against unsync 1.4.0, interleaving the contestants round by round so that
 drift on a shared machine hits all of them alike.  Prints medians and ratios,
-checks the project's targets, and writes ``benchmarks/results.json`` and
-``docs/img/benchmarks.png``.
+checks the project's targets, and writes, for the thread placement used
+(``cross``, ``same`` or ``none``, see `workloads.pin_threads`), all samples
+to ``benchmarks/results-<placement>.json``, the tables the documentation
+includes to ``benchmarks/results-<placement>.md`` and a chart to
+``docs/img/benchmarks-<placement>.png``.  A ``--quick`` run writes only the JSON.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from workloads import (
     Workload,
     burst,
     memory_per_pending_call,
+    pending_calls_row,
     pinning,
     return_at_once,
     return_at_once_sync,
@@ -52,8 +56,7 @@ from unsync import unsync as unsynced
 
 HERE = Path(__file__).parent
 OLD_VENV = HERE / ".venv-unsync14"
-RESULTS = HERE / "results.json"
-CHART = HERE.parent / "docs" / "img" / "benchmarks.png"
+DOCS_IMG = HERE.parent / "docs" / "img"
 
 nop_async = unsynced(return_at_once)
 nop_thread = unsynced(return_at_once_sync)
@@ -67,6 +70,22 @@ def nop_process() -> int:
 @unsynced
 async def sleeper() -> None:
     await asyncio.sleep(3600)
+
+
+@unsynced
+async def trio_sleeper() -> None:
+    await trio.sleep(3600)
+
+
+def settle_ambient_loop() -> None:
+    """Return once every call submitted so far has taken its first step.
+
+    trio may run the tasks of one scheduling batch in either order: the first
+    call can finish before the rest of its batch has started; the second
+    starts in a later batch.
+    """
+    for _ in range(2):
+        nop_async().result()
 
 
 class ThreadLoop:
@@ -167,11 +186,13 @@ def ensure_old_unsync() -> Path | None:
     return python
 
 
-def measure_old_unsync(python: Path | None, n_rt: int, n_burst: int, n_mem: int) -> dict[str, float]:
+def measure_old_unsync(
+    python: Path | None, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[int, ...]
+) -> dict[str, float]:
     if python is None:
         return {}
     proc = subprocess.run(
-        [str(python), str(HERE / "unsync14_probe.py"), str(n_rt), str(n_burst), str(n_mem)],
+        [str(python), str(HERE / "unsync14_probe.py"), *map(str, (n_rt, n_burst, n_process, *in_flight))],
         capture_output=True,
         text=True,
         cwd=HERE,
@@ -183,7 +204,7 @@ def measure_old_unsync(python: Path | None, n_rt: int, n_burst: int, n_mem: int)
     return {f"{name} / unsync 1.4.0": value for name, value in json.loads(proc.stdout).items()}
 
 
-def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dict[str, list[float]]:
+def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[int, ...]) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     plain_loop, trio_thread, hand_off = ThreadLoop(), TrioThread(), LockHandOff()
     portal_cm = start_blocking_portal("asyncio")
@@ -246,23 +267,33 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, n_mem: int) -> dic
         )
         per_call("process burst / unsync", burst(nop_process), n_process)
         per_call("process burst / ProcessPoolExecutor", burst(lambda: processes.submit(return_at_once_sync)), n_process)
-        for name, value in measure_old_unsync(old_python, n_rt, n_burst, n_mem if r == 0 else 0).items():
+        old_unsync = measure_old_unsync(old_python, n_rt, n_burst, n_process, in_flight if r == 0 else ())
+        for name, value in old_unsync.items():
             samples[name].append(value)
 
-    samples["bytes per pending call / unsync asyncio"].append(
-        memory_per_pending_call(sleeper, lambda: nop_async().result(), n_mem)
-    )
-    unsync.shutdown()
-    samples["bytes per pending call / run_coroutine_threadsafe"].append(
-        memory_per_pending_call(
-            lambda: plain_loop.submit(sleep_long), lambda: plain_loop.submit(return_at_once).result(), n_mem
+    # Memory is measured once: tracemalloc counts bytes, which do not vary from run to run.
+    for n in in_flight:
+        for backend in ("asyncio", "uvloop", "trio"):
+            switch_backend(backend)
+            samples[f"{pending_calls_row(n)} / unsync {backend}"].append(
+                memory_per_pending_call(trio_sleeper if backend == "trio" else sleeper, settle_ambient_loop, n)
+            )
+        unsync.shutdown()
+        # These stay pending for the rest of the run, on a loop that is never stopped.
+        samples[f"{pending_calls_row(n)} / run_coroutine_threadsafe"].append(
+            memory_per_pending_call(
+                lambda: plain_loop.submit(sleep_long), lambda: plain_loop.submit(return_at_once).result(), n
+            )
         )
-    )
     portal_cm.__exit__(None, None, None)
     pool.shutdown()
     processes.shutdown()
     return samples
 
+
+# Memory per pending call is judged with this many calls in flight; a full run
+# also measures 100,000 to show that the cost per call does not grow with it.
+TARGET_IN_FLIGHT = 20_000
 
 TARGETS: list[tuple[str, str, str, float]] = [
     ("async round trip, asyncio", "async round trip / unsync asyncio", "async round trip / unsync 1.4.0", 0.8),
@@ -285,17 +316,30 @@ TARGETS: list[tuple[str, str, str, float]] = [
     ("await inside the loop", "await inside the loop / unsync trio", "await inside the loop / plain task trio", 1.2),
     (
         "memory per pending call",
-        "bytes per pending call / unsync asyncio",
-        "bytes per pending call / unsync 1.4.0",
+        f"{pending_calls_row(TARGET_IN_FLIGHT)} / unsync asyncio",
+        f"{pending_calls_row(TARGET_IN_FLIGHT)} / unsync 1.4.0",
         0.6,
     ),
     (
         "memory per pending call",
-        "bytes per pending call / unsync asyncio",
-        "bytes per pending call / run_coroutine_threadsafe",
+        f"{pending_calls_row(TARGET_IN_FLIGHT)} / unsync asyncio",
+        f"{pending_calls_row(TARGET_IN_FLIGHT)} / run_coroutine_threadsafe",
         1.0,
     ),
 ]
+
+
+def paired_ratio(ours: list[float], reference: list[float]) -> float | None:
+    """The median over rounds of ours / reference, each pair timed in the same round.
+
+    A check on the ratio of medians: on a shared machine a slow spell can
+    hit a few samples of one contestant and not the other, and pairing by
+    round cancels whatever drifts more slowly than one round.  None for
+    one-off measurements (memory).
+    """
+    if len(ours) != len(reference) or len(ours) < 2:
+        return None
+    return statistics.median(a / b for a, b in zip(ours, reference, strict=True))
 
 
 def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]:
@@ -304,7 +348,7 @@ def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]
     for name in sorted(medians):
         unit = "B" if name.startswith("bytes") else "us"
         print(f"{name:<58} {medians[name]:>9.2f}{unit}  {len(samples[name])}")
-    print(f"\n{'target':<26} {'ours / reference':<70} {'ratio':>6} {'limit':>6}")
+    print(f"\n{'target':<26} {'ours / reference':<70} {'ratio':>6} {'paired':>6} {'limit':>6}")
     checks = []
     all_met = True
     for label, ours, reference, limit in TARGETS:
@@ -312,14 +356,53 @@ def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]
             print(f"{label:<26} {ours} / {reference}: not measured")
             continue
         ratio = medians[ours] / medians[reference]
+        paired = paired_ratio(samples[ours], samples[reference])
         met = ratio <= limit
         all_met &= met
         checks.append(
-            {"target": label, "ours": ours, "reference": reference, "ratio": ratio, "limit": limit, "met": met}
+            {
+                "target": label,
+                "ours": ours,
+                "reference": reference,
+                "ratio": ratio,
+                "paired ratio": paired,
+                "limit": limit,
+                "met": met,
+            }
         )
         pair = f"{ours} / {reference.split(' / ')[1]}"
-        print(f"{label:<26} {pair:<70} {ratio:6.2f} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
+        shown = "" if paired is None else f"{paired:.2f}"
+        print(f"{label:<26} {pair:<70} {ratio:6.2f} {shown:>6} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
     return checks, all_met
+
+
+PLACEMENTS = {
+    "cross": "the caller pinned to one core, every other thread (loops, workers) to the other",
+    "same": "every thread pinned to one core",
+    "none": "threads placed by the scheduler",
+}
+
+
+def tables(samples: dict[str, list[float]], checks: list[dict[str, Any]], about: dict[str, Any]) -> str:
+    """The run as Markdown: what it ran on, every median, every target."""
+    rounds = max(len(values) for values in samples.values())
+    lines = [
+        f"Measured on {about['date']}: {about['cores']} cores ({about['cpu']}), Python {about['python']}, "
+        f"{about['platform']}; {rounds} interleaved rounds; {PLACEMENTS[about['thread placement']]}.",
+        "",
+        "| measurement | median per call |",
+        "|---|---:|",
+    ]
+    for name in sorted(samples):
+        value = statistics.median(samples[name])
+        lines.append(f"| {name} | {value:,.0f} bytes |" if name.startswith("bytes") else f"| {name} | {value:.1f} µs |")
+    lines += ["", "| target | ratio of medians | median of per-round ratios | limit | |", "|---|---:|---:|---:|---|"]
+    for check in checks:
+        pair = f"{check['ours']} vs {check['reference'].split(' / ')[1]}"
+        paired = "" if check["paired ratio"] is None else f"{check['paired ratio']:.2f}"
+        verdict = "met" if check["met"] else "**missed**"
+        lines.append(f"| {pair} | {check['ratio']:.2f} | {paired} | {check['limit']:.2f} | {verdict} |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> dict[str, Any]:
@@ -352,17 +435,21 @@ def draw(samples: dict[str, list[float]], path: Path) -> None:
         "async burst",
         "thread round trip",
         "thread burst",
+        "process round trip",
         "await from asyncio.run",
+        "await from trio.run",
         "await inside the loop",
+        pending_calls_row(TARGET_IN_FLIGHT),
     ]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.2 * len(groups)))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.1 * len(groups)))
     for axis, group in zip(axes, groups, strict=True):
         names = sorted(n for n in samples if n.startswith(group + " /"))
         values = [statistics.median(samples[n]) for n in names]
         labels = [n.split(" / ", 1)[1] for n in names]
         colors = ["tab:blue" if label.startswith("unsync") and "1.4.0" not in label else "tab:gray" for label in labels]
         axis.barh(labels, values, color=colors)
-        axis.set_title(f"{group} (median µs per call, lower is better)", fontsize=9)
+        unit = "bytes" if group.startswith("bytes") else "µs"
+        axis.set_title(f"{group} (median {unit} per call, lower is better)", fontsize=9)
         axis.tick_params(labelsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -379,13 +466,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.no_pin:
         os.environ["UNSYNC_BENCH_PIN"] = "0"  # the unsync 1.4.0 probe inherits it
-    sizes = (3, 500, 2000, 50, 5000) if args.quick else (15, 2000, 10_000, 200, 20_000)
-    samples = run(*sizes)
+    if args.quick:
+        samples = run(3, 500, 2000, 50, (TARGET_IN_FLIGHT,))
+    else:
+        samples = run(15, 2000, 10_000, 200, (TARGET_IN_FLIGHT, 100_000))
     checks, all_met = report(samples)
-    RESULTS.write_text(
+    about = machine()
+    outputs = [HERE / f"results-{about['thread placement']}.json"]
+    outputs[0].write_text(
         json.dumps(
             {
-                "machine": machine(),
+                "machine": about,
                 "medians": {k: statistics.median(v) for k, v in samples.items()},
                 "samples": samples,
                 "targets": checks,
@@ -393,8 +484,14 @@ def main() -> int:
             indent=2,
         )
     )
-    draw(samples, CHART)
-    print(f"\nwrote {RESULTS.relative_to(HERE.parent)} and {CHART.relative_to(HERE.parent)}")
+    if not args.quick:
+        outputs += [
+            HERE / f"results-{about['thread placement']}.md",
+            DOCS_IMG / f"benchmarks-{about['thread placement']}.png",
+        ]
+        outputs[1].write_text(tables(samples, checks, about))
+        draw(samples, outputs[2])
+    print("\nwrote " + ", ".join(str(path.relative_to(HERE.parent)) for path in outputs))
     return 1 if args.strict and not all_met else 0
 
 

@@ -139,6 +139,11 @@ class LockHandOff:
         return timed(body)
 
 
+def pending_calls_row(n: int) -> str:
+    """The name of the measurement of memory per call with ``n`` calls in flight."""
+    return f"bytes per pending call, {n:,} in flight"
+
+
 def memory_per_pending_call(start_sleeping: Callable[[], Any], settle: Callable[[], object], n: int) -> float:
     """Bytes allocated per call while ``n`` sleeping calls are in flight."""
     gc.collect()
