@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench docs clean
+.PHONY: demo test lint typecheck pytest bench instructions docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# CPU work per call as counted by valgrind (installed apart: apt-get install valgrind).
+instructions: $(STAMP)
+	$(BIN)/python benchmarks/instructions.py $(INSTRUCTIONS_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
