@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -430,3 +431,66 @@ def test_asyncio_debug_mode_blames_the_call_whose_first_step_blocks(run_python: 
     )
     slow = [line for line in proc.stderr.splitlines() if line.startswith("Executing")]
     assert len(slow) == 1 and slow[0].startswith("Executing <Task"), proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts file descriptors in /proc")
+@pytest.mark.parametrize("backend", [*BACKENDS, "uvloop"])
+def test_restarting_the_loop_leaks_no_thread_and_no_file_descriptor(run_python: RunPython, backend: str) -> None:
+    options = "'asyncio', use_uvloop=True" if backend == "uvloop" else repr(backend)
+    proc = run_python(
+        f"""
+        import gc, os, threading
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({options})
+
+        @decorator
+        async def answer():
+            return 42
+
+        def census():
+            gc.collect()
+            return len(os.listdir("/proc/self/fd")), threading.active_count()
+
+        answer().result(timeout=5)  # first use: imports and lazily made objects
+        unsync.shutdown()
+        before = census()
+        for _ in range(20):
+            assert answer().result(timeout=5) == 42
+            unsync.shutdown()
+        print(before)
+        print(census())
+        """
+    )
+    before, after = proc.stdout.splitlines()
+    assert before == after
+
+
+def test_a_loop_that_cannot_watch_file_descriptors_is_woken_another_way(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import asyncio, threading
+        import unsync
+        from unsync import unsync as decorator
+
+        class WatchesNoFileDescriptors(asyncio.SelectorEventLoop):
+            def add_reader(self, *args):
+                raise NotImplementedError("this loop cannot watch file descriptors")
+
+        unsync.use_backend("asyncio", loop_factory=WatchesNoFileDescriptors)
+
+        @decorator
+        async def double(n):
+            return 2 * n
+
+        results = []
+        def burst():
+            results.extend(f.result(timeout=5) for f in [double(n) for n in range(100)])
+
+        threads = [threading.Thread(target=burst) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(type(unsync.loop).__name__, sorted(results) == sorted(2 * n for n in range(100) for _ in threads))
+        """
+    )
+    assert proc.stdout.split() == ["WatchesNoFileDescriptors", "True"]

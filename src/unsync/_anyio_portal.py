@@ -7,9 +7,10 @@ registered with `AmbientLoop.on_stop`) and forgets it after ``os.fork()``.
 
 Submission does not go through `BlockingPortal.start_task_soon`, which makes
 the caller wait until the task has been spawned.  Callers append to a queue
-instead, and only the call that finds the queue idle schedules one
-non-blocking wake-up (`EventLoopToken.backend_class.run_sync_soon`); the loop
-then spawns everything queued.  A burst of calls therefore costs one wake-up.
+instead, and only the call that finds the queue idle wakes the loop, without
+waiting (`TaskSpawner.make_waker`: an eventfd on asyncio under Linux, anyio's
+``run_sync_soon`` elsewhere); the loop then spawns everything queued.  A burst
+of calls therefore costs one wake-up.
 """
 
 from __future__ import annotations
@@ -85,27 +86,27 @@ class _RunningLoop:
 
     def __init__(self, backend: str, options: dict[str, Any]) -> None:
         self.backend = backend
+        self._queue: deque[_Submission] = deque()
+        self._wake_scheduled = False
+        self.closed = False
         self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
             self.portal.start_task(self.spawner.serve)
-            self.token, self.thread = self.portal.call(self._claim_loop_thread)
+            self.token, self.thread, self._wake = self.portal.call(self._claim_loop_thread)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             raise
-        self._run_sync_soon = self.token.backend_class.run_sync_soon
-        self._native_token = self.token.native_token
         self.thread_id = self.thread.ident
-        self._queue: deque[_Submission] = deque()
-        self._wake_scheduled = False
-        self.closed = False
         self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
 
-    async def _claim_loop_thread(self) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread]:
+    async def _claim_loop_thread(
+        self,
+    ) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread, Callable[[], None]]:
         forbid_blocking_waits_in_this_thread()
         _loop_thread.running = self
-        return anyio.lowlevel.current_token(), threading.current_thread()
+        return anyio.lowlevel.current_token(), threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
 
     def submit(self, submission: _Submission) -> None:
         self._queue.append(submission)
@@ -114,7 +115,7 @@ class _RunningLoop:
             # spawn_queued clears the flag before it empties the queue.
             self._wake_scheduled = True
             try:
-                self._run_sync_soon(self.spawn_queued, (), self._native_token)
+                self._wake()
             except RunFinishedError:
                 self.cancel_queued()
         if self.closed:
