@@ -70,7 +70,7 @@ class AsyncioSpawner:
         self._tasks: dict[asyncio.Task[Any], Unfuture[Any]] = {}
         self._loop: asyncio.AbstractEventLoop  # set by serve(), before any spawn
         self._stdlib_create_task = False
-        self._waker: EventfdWaker | None = None
+        self._watched_fd: int | None = None  # an EventfdWaker's, while the loop watches it
         self._accepting = True  # until aclose() has ended every task
         self._closed = anyio.Event()
 
@@ -115,10 +115,17 @@ class AsyncioSpawner:
 
     def make_waker(self, handler: Callable[[], object]) -> Callable[[], None]:
         if hasattr(os, "eventfd"):  # Linux
-            with contextlib.suppress(NotImplementedError):
-                self._waker = EventfdWaker(self._loop, handler)
-                return self._waker.wake
+            waker = EventfdWaker()
+            with contextlib.suppress(NotImplementedError):  # a loop that cannot watch file descriptors
+                self._loop.add_reader(waker.fd, self._on_wake, waker, handler)
+                self._watched_fd = waker.fd
+                return waker.wake
         return wake_through_anyio(handler)
+
+    @staticmethod
+    def _on_wake(waker: EventfdWaker, handler: Callable[[], object]) -> None:
+        waker.reset()
+        handler()
 
     def _new_task(self, coro: Coroutine[Any, Any, None], context: contextvars.Context | None) -> asyncio.Task[None]:
         # Settling inside the task (_run_task), not from a done callback, saves
@@ -203,8 +210,8 @@ class AsyncioSpawner:
                 for task in [task for task in self._tasks if task.done()]:
                     self._tasks.pop(task)._set_cancelled()
         self._accepting = False
-        if self._waker is not None:
-            self._waker.stop_watching()
+        if self._watched_fd is not None:
+            self._loop.remove_reader(self._watched_fd)
         self._closed.set()
 
 
@@ -215,37 +222,30 @@ def wake_through_anyio(handler: Callable[[], object]) -> Callable[[], None]:
 
 
 class EventfdWaker:
-    """Wakes an asyncio loop through an eventfd: one write to wake it, one read when it wakes.
+    """A wake-up signal through a Linux eventfd: one write to wake the loop, one read once it is awake.
 
-    ``call_soon_threadsafe`` writes a byte to a socket that the loop drains
-    with two reads, the second ending in `BlockingIOError`, and anyio's
-    ``run_sync_soon`` adds a context copy on top: measured here, that is a
-    quarter of a round trip.  The eventfd is closed only when the waker is
-    garbage-collected, so a thread still holding `wake` never writes to a
-    closed, or reused, file descriptor.
+    The backends' own thread-safe wake-ups (asyncio's ``call_soon_threadsafe``,
+    trio's ``TrioToken.run_sync_soon``) write a byte to a socket that the loop
+    then drains with two reads, the second ending in `BlockingIOError`, and
+    anyio's ``run_sync_soon`` copies a context on top: measured here, that is
+    a quarter of a round trip on either backend.  The loop watches `fd` (each
+    spawner in its own way) and calls `reset` when it becomes readable.  The
+    eventfd is closed only when the waker is garbage-collected, so a thread
+    still holding `wake` never writes to a closed, or reused, descriptor.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[], object]) -> None:
-        self._loop = loop
-        self._fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        close_fd = weakref.finalize(self, os.close, self._fd)
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        close_fd = weakref.finalize(self, os.close, self.fd)
         close_fd.atexit = False  # daemon threads may still call wake() at exit
-        try:
-            loop.add_reader(self._fd, self._on_readable, handler)
-        except NotImplementedError:  # a loop that cannot watch file descriptors
-            close_fd()
-            raise
 
     def wake(self) -> None:
-        os.eventfd_write(self._fd, 1)
+        """From any thread: make `fd` readable."""
+        os.eventfd_write(self.fd, 1)
 
-    def _on_readable(self, handler: Callable[[], object]) -> None:
-        os.eventfd_read(self._fd)  # resets the count: any number of wake() calls, one handler() call
-        handler()
-
-    def stop_watching(self) -> None:
-        """On the loop: ignore wake() from now on."""
-        self._loop.remove_reader(self._fd)
+    def reset(self) -> None:
+        """On the loop, once `fd` is readable: any number of wake() calls so far count as one."""
+        os.eventfd_read(self.fd)
 
 
 # A call as a trio runner receives it: fn, args, kwargs and the Unfuture to settle.
@@ -325,7 +325,19 @@ class TrioSpawner:
         return future
 
     def make_waker(self, handler: Callable[[], object]) -> Callable[[], None]:
+        if hasattr(os, "eventfd"):  # Linux
+            assert self._nursery is not None
+            waker = EventfdWaker()
+            # The nursery's cancellation at aclose() ends the watch.
+            self._nursery.start_soon(self._watch, waker, handler, name="unsync waker")
+            return waker.wake
         return wake_through_anyio(handler)
+
+    async def _watch(self, waker: EventfdWaker, handler: Callable[[], object]) -> None:
+        while True:
+            await self._trio.lowlevel.wait_readable(waker.fd)
+            waker.reset()
+            handler()
 
     def cancel_soon(self, future: Unfuture[Any]) -> bool:
         """Cancel the running call that settles ``future``; any thread."""
