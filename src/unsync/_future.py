@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar, overload
 
-import anyio.lowlevel
 import sniffio
-from anyio import Event, RunFinishedError
+
+from ._waiting import wait_until_done
 
 __all__ = ["DeadlockError", "Unfuture"]
 
@@ -384,35 +383,10 @@ class Unfuture(Generic[T]):
                 if self._state is not _FINISHED and self._state is not _CANCELLED:
                     yield from work.__await__()
             else:
-                yield from self._wait_in_current_loop().__await__()
+                yield from wait_until_done(self).__await__()
         if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":
             raise asyncio.CancelledError(f"{self!r} was cancelled")
         return self.result()
-
-    async def _wait_in_current_loop(self) -> None:
-        # Wake the awaiting loop from whichever thread completes the Unfuture.
-        token = anyio.lowlevel.current_token()
-        event = Event()
-        awaiting_thread = threading.get_ident()
-
-        def wake_waiter(_: Unfuture[T]) -> None:
-            if threading.get_ident() == awaiting_thread:
-                # Completed on the awaiting loop itself (a trio call awaited
-                # on the ambient loop): no hop through its wake-up queue.
-                event.set()
-                return
-            # If the awaiting loop has ended, no one is left to wake.
-            with contextlib.suppress(RunFinishedError):
-                token.backend_class.run_sync_soon(event.set, (), token.native_token)
-
-        self.add_done_callback(wake_waiter)
-        try:
-            await event.wait()
-        except BaseException:
-            # The awaiter was cancelled: the work it waited for goes too.
-            self.remove_done_callback(wake_waiter)
-            self.cancel()
-            raise
 
     # -- continuations -------------------------------------------------------------
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
+import random
+import sys
 import threading
 import time
 
@@ -187,3 +190,45 @@ def test_a_task_of_the_awaiting_loop_can_complete_the_unfuture() -> None:
 
     assert asyncio.run(under_asyncio()) == [1]
     assert trio.run(under_trio) == [2]
+
+
+def test_every_awaiter_wakes_however_completion_races_with_the_await() -> None:
+    """Another thread completes each Unfuture around the moment it is awaited: before, during, after."""
+    rounds = 3000
+    handoff: queue.SimpleQueue[tuple[Unfuture[int], int] | None] = queue.SimpleQueue()
+
+    def complete_each() -> None:
+        # Polls instead of blocking, and waits a varying moment, so that
+        # completions land all over the awaiter's path into its wait.
+        spins = random.Random(0)
+        while True:
+            try:
+                item = handoff.get_nowait()
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            for _ in range(spins.randrange(300)):
+                pass
+            future, value = item
+            future.set_result(value)
+
+    async def await_many() -> int:
+        total = 0
+        for n in range(rounds):
+            future: Unfuture[int] = Unfuture()
+            handoff.put((future, n))
+            total += await future
+        return total
+
+    completer = threading.Thread(target=complete_each)
+    completer.start()
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible, to meet every interleaving
+    try:
+        assert asyncio.run(await_many()) == sum(range(rounds))
+        assert trio.run(await_many) == sum(range(rounds))
+    finally:
+        sys.setswitchinterval(switch_interval)
+        handoff.put(None)
+        completer.join()
