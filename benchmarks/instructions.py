@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -71,10 +72,35 @@ def awaits_inside_the_ambient_loop(make_awaitable: Callable[[], Any], n: int) ->
     body().result()
 
 
+def trio_in_a_thread() -> Any:
+    """A trio loop in a daemon thread; its token."""
+    import trio
+
+    tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    async def serve() -> None:
+        tokens.put(trio.lowlevel.current_trio_token())
+        await trio.sleep_forever()
+
+    threading.Thread(target=trio.run, args=(serve,), daemon=True).start()
+    return tokens.get()
+
+
 def run_workload(name: str, n: int) -> None:
     """The child side: run ``n`` calls of one workload."""
     if name == "async round trip / unsync":
         round_trips(unsync_call(return_at_once), n)
+    elif name == "async round trip / unsync trio":
+        import unsync
+
+        unsync.use_backend("trio")
+        round_trips(unsync_call(return_at_once), n)
+    elif name == "async round trip / trio.from_thread.run":
+        import trio
+
+        token = trio_in_a_thread()
+        for _ in range(WARM_UP + n):
+            trio.from_thread.run(return_at_once, trio_token=token)
     elif name == "async round trip / run_coroutine_threadsafe":
         loop = loop_in_a_thread()
         round_trips(lambda: asyncio.run_coroutine_threadsafe(return_at_once(), loop), n)
@@ -96,6 +122,8 @@ WORKLOADS: dict[str, Path | None] = {
     "async round trip / unsync": None,
     "async round trip / unsync 1.4.0": OLD_PYTHON,
     "async round trip / run_coroutine_threadsafe": None,
+    "async round trip / unsync trio": None,
+    "async round trip / trio.from_thread.run": None,
     "thread round trip / unsync": None,
     "thread round trip / unsync 1.4.0": OLD_PYTHON,
     "thread round trip / ThreadPoolExecutor": None,
