@@ -466,6 +466,38 @@ def test_restarting_the_loop_leaks_no_thread_and_no_file_descriptor(run_python: 
     assert before == after
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_eventfd_as_on_macos_and_windows_the_loop_is_woken_another_way(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import os, threading
+        if hasattr(os, "eventfd"):
+            del os.eventfd  # what Python offers on systems other than Linux
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def double(n):
+            return 2 * n
+
+        results = []
+        def burst():
+            results.extend(f.result(timeout=5) for f in [double(n) for n in range(100)])
+
+        threads = [threading.Thread(target=burst) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(sorted(results) == sorted(2 * n for n in range(100) for _ in threads))
+        unsync.shutdown()
+        print(double(21).result(timeout=5))
+        """
+    )
+    assert proc.stdout.split() == ["True", "42"]
+
+
 def test_a_loop_that_cannot_watch_file_descriptors_is_woken_another_way(run_python: RunPython) -> None:
     proc = run_python(
         """
