@@ -466,63 +466,58 @@ def test_restarting_the_loop_leaks_no_thread_and_no_file_descriptor(run_python: 
     assert before == after
 
 
+# Appended to a script that has imported unsync as `decorator`: calls one
+# coroutine 100 times from each of four threads at once, then prints whether
+# every result came back.
+BURST_FROM_FOUR_THREADS = """
+import threading
+
+@decorator
+async def double(n):
+    return 2 * n
+
+results = []
+def burst():
+    results.extend(f.result(timeout=5) for f in [double(n) for n in range(100)])
+
+threads = [threading.Thread(target=burst) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sorted(results) == sorted(2 * n for n in range(100) for _ in threads))
+"""
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_without_eventfd_as_on_macos_and_windows_the_loop_is_woken_another_way(
     run_python: RunPython, backend: str
 ) -> None:
-    proc = run_python(
-        f"""
-        import os, threading
-        if hasattr(os, "eventfd"):
-            del os.eventfd  # what Python offers on systems other than Linux
-        import unsync
-        from unsync import unsync as decorator
-        unsync.use_backend({backend!r})
-
-        @decorator
-        async def double(n):
-            return 2 * n
-
-        results = []
-        def burst():
-            results.extend(f.result(timeout=5) for f in [double(n) for n in range(100)])
-
-        threads = [threading.Thread(target=burst) for _ in range(4)]
-        for t in threads: t.start()
-        for t in threads: t.join()
-        print(sorted(results) == sorted(2 * n for n in range(100) for _ in threads))
-        unsync.shutdown()
-        print(double(21).result(timeout=5))
-        """
-    )
+    setup = f"""
+import os
+if hasattr(os, "eventfd"):
+    del os.eventfd  # what Python offers on systems other than Linux
+import unsync
+from unsync import unsync as decorator
+unsync.use_backend({backend!r})
+"""
+    restart = """
+unsync.shutdown()
+print(double(21).result(timeout=5))
+"""
+    proc = run_python(setup + BURST_FROM_FOUR_THREADS + restart)
     assert proc.stdout.split() == ["True", "42"]
 
 
 def test_a_loop_that_cannot_watch_file_descriptors_is_woken_another_way(run_python: RunPython) -> None:
-    proc = run_python(
-        """
-        import asyncio, threading
-        import unsync
-        from unsync import unsync as decorator
+    setup = """
+import asyncio
+import unsync
+from unsync import unsync as decorator
 
-        class WatchesNoFileDescriptors(asyncio.SelectorEventLoop):
-            def add_reader(self, *args):
-                raise NotImplementedError("this loop cannot watch file descriptors")
+class WatchesNoFileDescriptors(asyncio.SelectorEventLoop):
+    def add_reader(self, *args):
+        raise NotImplementedError("this loop cannot watch file descriptors")
 
-        unsync.use_backend("asyncio", loop_factory=WatchesNoFileDescriptors)
-
-        @decorator
-        async def double(n):
-            return 2 * n
-
-        results = []
-        def burst():
-            results.extend(f.result(timeout=5) for f in [double(n) for n in range(100)])
-
-        threads = [threading.Thread(target=burst) for _ in range(4)]
-        for t in threads: t.start()
-        for t in threads: t.join()
-        print(type(unsync.loop).__name__, sorted(results) == sorted(2 * n for n in range(100) for _ in threads))
-        """
-    )
-    assert proc.stdout.split() == ["WatchesNoFileDescriptors", "True"]
+unsync.use_backend("asyncio", loop_factory=WatchesNoFileDescriptors)
+"""
+    proc = run_python(setup + BURST_FROM_FOUR_THREADS + "print(type(unsync.loop).__name__)\n")
+    assert proc.stdout.split() == ["True", "WatchesNoFileDescriptors"]
