@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import contextvars
+import math
 import os
 import threading
 from collections import deque
@@ -75,6 +77,19 @@ def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
     return outcome[0]
 
 
+def checked_grace_period(grace_period: object) -> float | None:
+    """``grace_period`` as shutdown() uses it (None: no bound), or a clear error."""
+    if grace_period is None:
+        return None
+    if not isinstance(grace_period, (int, float)) or isinstance(grace_period, bool):
+        raise TypeError(
+            f"grace_period must be a number of seconds, or None to wait without bound, not {grace_period!r}"
+        )
+    if not grace_period >= 0:  # also refuses NaN
+        raise ValueError(f"grace_period must be a number of seconds of at least 0, or None, not {grace_period!r}")
+    return None if grace_period == math.inf else float(grace_period)
+
+
 # Loops given up on (stuck at exit, or inherited through fork); see abandon().
 _abandoned_loops: list[_RunningLoop] = []
 # On a loop thread, `.running` is the _RunningLoop that thread runs.
@@ -89,6 +104,8 @@ class _RunningLoop:
         self._queue: deque[_Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
+        self._closing: concurrent.futures.Future[None] | None = None  # once stop() has begun
+        self._stop_lock = threading.Lock()
         self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         try:
@@ -135,8 +152,19 @@ class _RunningLoop:
                 self._queue.popleft()[-1]._set_cancelled()
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
+        """Stop the loop, or abandon it if it is stuck in blocking code.
+
+        Interrupted (Ctrl-C, or any exception while it waits), it can be
+        called again: the close already under way is awaited, not repeated,
+        and ``cancel=True`` cancels the tasks a ``cancel=False`` close waits for.
+        """
         self.closed = True
-        closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+        with self._stop_lock:
+            closing = self._closing
+            if closing is None:
+                closing = self._closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+            elif cancel and not closing.done():
+                self.portal.start_task_soon(self.spawner.aclose, True, grace_period)
         try:
             closing.result(None if grace_period is None else grace_period + 1)
         except TimeoutError:
@@ -145,6 +173,12 @@ class _RunningLoop:
             self.abandon()
             return
         self._portal_cm.__exit__(None, None, None)
+        if self.thread.is_alive():
+            # A first exit was interrupted (the context manager exits only
+            # once): stop the portal, if it was not, and wait for the thread.
+            with contextlib.suppress(RuntimeError):
+                self.portal.call(self.portal.stop, True)
+            self.thread.join()
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
@@ -265,13 +299,20 @@ class AmbientLoop:
     # -- stopping -------------------------------------------------------------
 
     def shutdown(self, cancel: bool = True, grace_period: float | None = None) -> None:
-        with self._lock:
-            running, self._running = self._running, None
+        grace_period = checked_grace_period(grace_period)
+        if not isinstance(cancel, bool):
+            raise TypeError(f"shutdown(cancel=...) takes True or False, not {cancel!r}")
+        running = self._running
         if running is None:
             return
         if threading.get_ident() == running.thread_id:
             raise RuntimeError("unsync.shutdown() cannot be called from the ambient loop's own thread")
+        # Forgotten only once stopped: an interrupted shutdown() leaves the
+        # loop in place, for the next shutdown() (or the exit) to finish.
         _off_event_loop(running.stop, cancel, grace_period)
+        with self._lock:
+            if self._running is running:
+                self._running = None
 
     def _shutdown_at_exit(self) -> None:
         running, self._running = self._running, None
