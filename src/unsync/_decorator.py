@@ -245,6 +245,12 @@ class Unsync:
             raise TypeError("pass options as @unsync(cpu_bound=True), not together with the function")
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
+        if isinstance(fn, (UnsyncFunction, BoundUnsyncFunction)):
+            # Refused rather than unwrapped: the two layers' options could disagree.
+            raise TypeError(
+                f"{fn!r} is already decorated with @unsync: apply @unsync once, "
+                "with all its options in that one @unsync(...)"
+            )
         # An int limit belongs to this one function; a Limiter may be shared.
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
         return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
