@@ -195,7 +195,8 @@ COLUMNS = [
 
 
 def soak(backend: str, seconds: float, threads: int) -> dict[str, object]:
-    args = [sys.executable, "-c", WORKLOAD, backend, str(seconds), str(threads), str(FORK_DEADLINE), str(SHUTDOWN_EVERY)]
+    settings = [backend, str(seconds), str(threads), str(FORK_DEADLINE), str(SHUTDOWN_EVERY)]
+    args = [sys.executable, "-c", WORKLOAD, *settings]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
     if proc.returncode != 0:
         raise SystemExit(f"the {backend} soak failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

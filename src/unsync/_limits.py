@@ -2,28 +2,71 @@
 
 A limited call still returns its `Unfuture` at once; it waits (in FIFO order,
 without blocking anybody) for a free slot, then runs as it would without the
-limit.  Cancelling a call that is still waiting removes it from the line.
+limit.  Cancelling a call that is still waiting takes it out of the line at
+once.  The Unfuture the caller holds is the one the runner starts and
+settles, so ``cancel()`` behaves exactly as it does without a limit.
 
-Nested blocking under a tight limit can deadlock: if every running call of a
-limited function blocks on ``.result()`` of another call of the same limiter,
-that call waits for a slot that none of them will free.  The certain case is
-detected: the last slot holder to block that way gets `DeadlockError` instead
-of hanging.  Avoid it by giving inner calls their own limiter, by awaiting
-instead of blocking, or with a timeout.
+Nested waiting under a tight limit can deadlock: a call that holds a slot
+and waits (by ``.result()`` or ``await``) for a call that needs a slot of
+the same limiter, while every slot is held by calls that wait in the same
+way, would wait for ever.  Before such a wait, the wait-for graph of the
+holders is followed (through chains of calls of other limiters and of the
+default thread pool, see `_pool_limit`), and the wait that could never end
+raises `DeadlockError` instead.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
-from ._future import DeadlockError, Unfuture, cancel_work
+import sniffio
+
+from ._fork import forget_in_child
+from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
 
 __all__ = ["Limiter"]
 
-_held = threading.local()
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Unfuture[Any] | None"], "Unfuture[Any]"]
+
+# Who holds a slot: the thread that runs a call in a worker, or the task
+# that runs a coroutine call (a thread ident, or a task object).
+Holder = object
+
+
+class Waiting:
+    """A call in a limiter's line: how to start it once it has a slot."""
+
+    __slots__ = ("args", "fn", "kwargs", "runner", "runs_a_coroutine")
+
+    def __init__(
+        self,
+        runner: Runner,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        runs_a_coroutine: bool,
+    ) -> None:
+        self.runner = runner
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.runs_a_coroutine = runs_a_coroutine
+
+
+class Slots(Protocol):
+    """Something whose slots calls hold and wait for: a `Limiter`, or the default thread pool."""
+
+    def has_room(self) -> bool: ...
+
+    def queues(self, future: Unfuture[Any]) -> bool: ...
+
+
+# Every live Limiter, for the fork handler and the deadlock check.
+_limiters: weakref.WeakSet[Limiter] = weakref.WeakSet()
 
 
 class Limiter:
@@ -36,21 +79,31 @@ class Limiter:
     ...     return sql.upper()
     >>> query("select 1").result()
     'SELECT 1'
+
+    ``total`` can be changed at any time; raising it starts waiting calls at once.
     """
 
     def __init__(self, total: int) -> None:
-        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
-            raise ValueError(f"a Limiter needs a whole number of slots of at least 1, not {total!r}")
-        self.total = total
+        self._total = checked_total(total)
         self._lock = threading.Lock()
-        self._running = 0
-        self._line: deque[Callable[[], None]] = deque()
-        self._blocked_holders = 0
+        self._holding: set[Unfuture[Any]] = set()  # the calls that hold a slot
+        self._line: OrderedDict[Unfuture[Any], Waiting] = OrderedDict()
+        _limiters.add(self)
+
+    @property
+    def total(self) -> int:
+        """How many calls may hold a slot at once."""
+        return self._total
+
+    @total.setter
+    def total(self, total: int) -> None:
+        self._total = checked_total(total)
+        self._start_waiting()
 
     @property
     def running(self) -> int:
         """How many calls hold a slot now."""
-        return self._running
+        return len(self._holding)
 
     @property
     def waiting(self) -> int:
@@ -58,89 +111,249 @@ class Limiter:
         return len(self._line)
 
     def __repr__(self) -> str:
-        return f"<Limiter {self._running}/{self.total} running, {len(self._line)} waiting>"
+        return f"<Limiter {len(self._holding)}/{self._total} running, {len(self._line)} waiting>"
 
-    def _enter(self, start: Callable[[], None]) -> None:
+    def run(
+        self,
+        runner: Runner,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        runs_a_coroutine: bool,
+    ) -> Unfuture[Any]:
+        """Run ``runner(fn, args, kwargs, future)`` once a slot is free; return ``future`` now."""
+        future: Unfuture[Any] = Unfuture()
+        call = Waiting(runner, fn, args, kwargs, runs_a_coroutine)
         with self._lock:
-            if self._running >= self.total:
-                self._line.append(start)
-                return
-            self._running += 1
-        start()
+            admitted = not self._line and len(self._holding) < self._total
+            if admitted:
+                self._holding.add(future)
+            else:
+                self._line[future] = call
+        # Leaving the line when cancelled there, and the slot when done.
+        future.add_done_callback(self._on_done)
+        if admitted:
+            self._start(future, call)
+        return future
 
-    def _release(self) -> None:
+    def _on_done(self, future: Unfuture[Any]) -> None:
         with self._lock:
-            if not self._line:
-                self._running -= 1
-                return
-            start = self._line.popleft()
-        start()
+            if self._line.pop(future, None) is not None:
+                return  # cancelled while waiting: it held no slot
+            if future not in self._holding:
+                return  # its slot was in the parent process (see forget_after_fork)
+            self._holding.remove(future)
+        self._start_waiting()
 
-    def _before_blocking_wait(self) -> bool:
-        """Called by a thread about to block on a call queued here; True if it holds a slot."""
-        if self not in getattr(_held, "limiters", ()):
-            return False
-        with self._lock:
-            self._blocked_holders += 1
-            if self._blocked_holders >= self.total:
-                self._blocked_holders -= 1
-                raise DeadlockError(
-                    f"every slot of {self!r} is held by a call that blocks on another call queued "
-                    "behind it: none can ever finish. Await instead of blocking, give the inner "
-                    "calls a Limiter of their own, or raise the limit"
-                )
-        return True
+    # Set in a thread while it starts calls: a call that settles synchronously
+    # inside its runner frees its slot without starting the next call from
+    # inside this one (hundreds of such calls would otherwise nest).
+    _starting = threading.local()
 
-    def _after_blocking_wait(self) -> None:
-        with self._lock:
-            self._blocked_holders -= 1
-
-
-def _holding(limiter: Limiter, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, marking the thread that runs it as a holder of a slot of ``limiter``."""
-
-    def run_holding_slot(*args: Any, **kwargs: Any) -> Any:
-        held = _held.__dict__.setdefault("limiters", [])
-        held.append(limiter)
+    def _start_waiting(self) -> None:
+        """Give free slots to the calls first in line, one after another (never recursively)."""
+        starting: set[Limiter] = self._starting.__dict__.setdefault("limiters", set())
+        if self in starting:
+            return  # the loop below, further up this thread's stack, will see the free slot
+        starting.add(self)
         try:
-            return fn(*args, **kwargs)
+            while True:
+                with self._lock:
+                    if not self._line or len(self._holding) >= self._total:
+                        return
+                    future, call = self._line.popitem(last=False)
+                    self._holding.add(future)
+                self._start(future, call)
         finally:
-            held.remove(limiter)
+            starting.discard(self)
 
-    return run_holding_slot
-
-
-def run_limited(
-    limiter: Limiter,
-    runner: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]],
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    in_worker_thread: bool,
-) -> Unfuture[Any]:
-    """Run ``runner(fn, args, kwargs)`` once ``limiter`` has a free slot."""
-    future: Unfuture[Any] = Unfuture()
-    future._queued_in = limiter
-
-    def start() -> None:
-        future._queued_in = None
-        if future.done():  # cancelled while waiting
-            limiter._release()
-            return
+    def _start(self, future: Unfuture[Any], call: Waiting) -> None:
+        fn = run_coroutine_holding if call.runs_a_coroutine else run_holding
         try:
-            work = runner(_holding(limiter, fn) if in_worker_thread else fn, args, kwargs)
+            call.runner(fn, (self, future, call.fn, *call.args), call.kwargs, future)
         except BaseException as exc:
-            limiter._release()
-            future._settle("finished", None, exc)
-            return
-        future._claim(cancel_work, work)
+            # The runner refused the call (a pool that was shut down): the caller sees why.
+            set_outcome(future, None, exc)
 
-        def finish(done: Unfuture[Any]) -> None:
-            limiter._release()
-            future._copy_outcome_from(done)
+    # -- the Slots interface, for the deadlock check ------------------------------
 
-        work.add_done_callback(finish)
+    def has_room(self) -> bool:
+        return len(self._holding) < self._total
 
-    limiter._enter(start)
-    return future
+    def queues(self, future: Unfuture[Any]) -> bool:
+        return future in self._line
+
+    def _forget_after_fork(self, forking_holder: Holder) -> list[Unfuture[Any]]:
+        """In a forked child: keep the slots the forking thread holds; return the calls in line."""
+        self._lock = threading.Lock()
+        self._holding = {future for future in self._holding if _graph.holder_of.get(future) == forking_holder}
+        waiting, self._line = list(self._line), OrderedDict()
+        return waiting
+
+
+def checked_total(total: object) -> int:
+    if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+        raise ValueError(f"a Limiter needs a whole number of slots of at least 1, not {total!r}")
+    return total
+
+
+# -- the wait-for graph ------------------------------------------------------------
+
+
+class WaitForGraph:
+    """Which holder holds which slots for which call, and which call each holder waits for.
+
+    Kept under one lock, only while limited calls run: a program without
+    limits, or a wait by anything that holds no slot, costs one dict lookup.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        # holder -> the (slots, call) pairs it holds, innermost last
+        self.held_by: dict[Holder, list[tuple[Slots, Unfuture[Any]]]] = {}
+        self.holder_of: dict[Unfuture[Any], Holder] = {}
+        self.waits_for: dict[Holder, Unfuture[Any]] = {}
+
+    def enter(self, holder: Holder, slots: Slots, future: Unfuture[Any]) -> None:
+        with self.lock:
+            self.held_by.setdefault(holder, []).append((slots, future))
+            self.holder_of[future] = holder
+
+    def leave(self, holder: Holder, future: Unfuture[Any]) -> None:
+        with self.lock:
+            held = self.held_by.get(holder, [])
+            for index, (_, held_future) in enumerate(held):
+                if held_future is future:
+                    del held[index]
+                    break
+            if not held:
+                self.held_by.pop(holder, None)
+            self.holder_of.pop(future, None)
+
+    def keep_only(self, holder: Holder) -> None:
+        """In a forked child: forget every holder but ``holder``, the thread that forked."""
+        self.lock = threading.Lock()
+        held = self.held_by.get(holder)
+        self.held_by = {} if held is None else {holder: held}
+        self.holder_of = {future: holder for _, future in held or ()}
+        self.waits_for = {}
+
+    def holders_of(self, slots: Slots) -> Iterator[Holder]:
+        for holder, held in self.held_by.items():
+            if any(held_slots is slots for held_slots, _ in held):
+                yield holder
+
+    def can_finish(self, future: Unfuture[Any], seen: set[Holder]) -> bool:
+        """Whether ``future`` can still settle, given who waits for what now (under the lock)."""
+        if future.done():
+            return True
+        for slots in all_slots():
+            if slots.queues(future):
+                # It needs one of these slots: free now, or freed by a holder that can go on.
+                return slots.has_room() or any(self.can_go_on(holder, seen) for holder in list(self.holders_of(slots)))
+        holder = self.holder_of.get(future)
+        # A call that holds no slot of ours runs free, as far as can be known here.
+        return holder is None or self.can_go_on(holder, seen)
+
+    def can_go_on(self, holder: Holder, seen: set[Holder]) -> bool:
+        if holder in seen:
+            return False  # a cycle: it waits, through others, for itself
+        seen.add(holder)
+        awaited = self.waits_for.get(holder)
+        return awaited is None or self.can_finish(awaited, seen)
+
+
+_graph = WaitForGraph()
+
+
+def all_slots() -> Iterator[Slots]:
+    yield from list(_limiters)
+    pool = _pool_limit()
+    if pool is not None:
+        yield pool
+
+
+def current_holder() -> Holder:
+    """The task running now, if any (a coroutine call holds its slot in its task); else this thread."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return threading.get_ident()
+    if library == "trio":
+        import trio
+
+        return trio.lowlevel.current_task()
+    import asyncio
+
+    return asyncio.current_task() or threading.get_ident()
+
+
+def run_holding(limiter: Limiter, future: Unfuture[Any], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a limited call in a worker thread, known as the holder of its slot."""
+    holder = threading.get_ident()
+    _graph.enter(holder, limiter, future)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _graph.leave(holder, future)
+
+
+async def run_coroutine_holding(
+    limiter: Limiter, future: Unfuture[Any], fn: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """Run a limited coroutine call in its task, known as the holder of its slot."""
+    holder = current_holder()
+    _graph.enter(holder, limiter, future)
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        _graph.leave(holder, future)
+
+
+def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
+    """The wait hook: raise `DeadlockError` for a wait by a slot holder that could never end."""
+    if not _graph.held_by and _pool_limit() is None:
+        return None  # no limited call runs: nothing to check, nothing to record
+    holder = current_holder()
+    with _graph.lock:
+        if holder not in _graph.held_by and not pool_runs_in_this_thread():
+            return None
+        _graph.waits_for[holder] = future
+        if not _graph.can_finish(future, set()):
+            del _graph.waits_for[holder]
+            raise DeadlockError(
+                f"waiting for {future!r} would never end: it needs a slot that is held by this call, "
+                "or by calls that wait, directly or through others, for this one. Await it outside the "
+                "limited call, give the inner calls a Limiter of their own, or raise the limit"
+            )
+
+    def stop_waiting() -> None:
+        with _graph.lock:
+            if _graph.waits_for.get(holder) is future:
+                del _graph.waits_for[holder]
+
+    return stop_waiting
+
+
+set_wait_hook(refuse_deadlocked_wait)
+
+
+def _pool_limit() -> Slots | None:
+    """The default thread pool, seen as slots, while it runs calls (see `_workers`)."""
+    return None
+
+
+def pool_runs_in_this_thread() -> bool:
+    return False
+
+
+def _forget_after_fork() -> list[Unfuture[Any]]:
+    # Only the forking thread lives on in the child: it keeps the slots it
+    # holds, and every call waiting in a line is lost (its caller is in the parent).
+    holder = threading.get_ident()
+    _graph.keep_only(holder)
+    return [future for limiter in list(_limiters) for future in limiter._forget_after_fork(holder)]
+
+
+forget_in_child(_forget_after_fork)

@@ -1,0 +1,224 @@
+"""Limits under faults: cancelled calls in line, nested waits that would deadlock, raised limits."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+import unsync as unsync_module
+from unsync import DeadlockError, Limiter, Unfuture, unsync
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """An event that blocking calls wait on; always set at the end, so no test leaves a call blocked."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def test_cancelled_calls_leave_the_line_at_once(gate: threading.Event) -> None:
+    limiter = Limiter(1)
+
+    @unsync(limit=limiter)
+    def wait_for_gate() -> str:
+        gate.wait(10)
+        return "ran"
+
+    first = wait_for_gate()
+    waiting = [wait_for_gate() for _ in range(10)]
+    assert limiter.waiting == 10
+    assert all(future.cancel() for future in waiting)
+    assert limiter.waiting == 0
+    gate.set()
+    assert first.result(timeout=10) == "ran"
+    assert all(future.cancelled() for future in waiting)
+    assert (limiter.running, limiter.waiting) == (0, 0)
+
+
+def test_hundreds_of_cancelled_calls_in_line_leave_the_limiter_working(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = Limiter(1)
+
+    @unsync(limit=limiter)
+    def wait_for_gate(i: int) -> int:
+        gate.wait(10)
+        return i
+
+    @unsync(limit=limiter)
+    async def on_loop(i: int) -> int:
+        await anyio.sleep(0)
+        return i
+
+    first = wait_for_gate(-1)
+    calls = [on_loop(i) if i % 2 else wait_for_gate(i) for i in range(600)]
+    for call in calls[::3]:
+        call.cancel()
+    with caplog.at_level(logging.ERROR, logger="unsync"):
+        gate.set()
+        assert first.result(timeout=10) == -1
+        for i, call in enumerate(calls):
+            if i % 3:
+                assert call.result(timeout=10) == i
+            else:
+                assert call.cancelled()
+    assert not caplog.records
+    assert (limiter.running, limiter.waiting) == (0, 0)
+
+
+def test_cancelling_a_running_limited_call_is_exact(gate: threading.Event) -> None:
+    started = threading.Event()
+    cleanups: list[str] = []
+
+    @unsync(limit=1)
+    async def sleeper() -> None:
+        started.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            cleanups.append("cleaned")
+
+    @unsync(limit=1)
+    def blocking() -> str:
+        started.set()
+        gate.wait(10)
+        return "finished"
+
+    call = sleeper()
+    assert started.wait(10)
+    assert call.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        call.result(timeout=10)
+    assert cleanups == ["cleaned"]
+    started.clear()
+    running = blocking()
+    assert started.wait(10)
+    assert not running.cancel()  # a running thread cannot be interrupted, and says so
+    gate.set()
+    assert running.result(timeout=10) == "finished"
+
+
+def test_nested_blocking_calls_under_a_per_function_limit_raise_deadlock_error() -> None:
+    @unsync(limit=2)
+    def nested(depth: int) -> int:
+        if depth == 0:
+            return 0
+        return nested(depth - 1).result() + 1
+
+    with pytest.raises(DeadlockError, match="would never end"):
+        nested(10).result(timeout=20)
+    assert nested(1).result(timeout=10) == 1  # the limiter works again
+
+
+def test_a_limited_coroutine_awaiting_a_nested_call_of_itself_gets_deadlock_error() -> None:
+    @unsync(limit=1)
+    async def nested(depth: int) -> int:
+        if depth == 0:
+            return 0
+        return await nested(depth - 1) + 1
+
+    with pytest.raises(DeadlockError, match="would never end"):
+        nested(3).result(timeout=20)
+    assert nested(0).result(timeout=10) == 0
+
+
+def test_a_chain_through_two_shared_limiters_is_a_deadlock_error() -> None:
+    outer, inner = Limiter(1), Limiter(1)
+
+    @unsync(limit=outer)
+    def first() -> int:
+        return second().result() + 1
+
+    @unsync(limit=inner)
+    def second() -> int:
+        return third().result() + 1
+
+    @unsync(limit=outer)
+    async def third() -> int:
+        return 1
+
+    with pytest.raises(DeadlockError):
+        first().result(timeout=20)
+    assert third().result(timeout=10) == 1
+
+
+def test_waiting_on_a_call_that_another_holder_will_free_is_no_deadlock() -> None:
+    @unsync(limit=1)
+    def outer() -> int:
+        return inner().result() + 1
+
+    @unsync(limit=1)
+    def inner() -> int:
+        time.sleep(0.05)
+        return 1
+
+    # Each outer call waits for a call of another limiter, which frees itself.
+    assert [call.result(timeout=20) for call in [outer() for _ in range(4)]] == [2] * 4
+
+
+def test_raising_a_limiters_total_starts_waiting_calls_at_once(gate: threading.Event) -> None:
+    limiter = Limiter(1)
+
+    @unsync(limit=limiter)
+    def long() -> str:
+        gate.wait(10)
+        return "long"
+
+    @unsync(limit=limiter)
+    async def short(i: int) -> int:
+        return i
+
+    first = long()
+    waiting = [short(i) for i in range(5)]
+    limiter.total = 10
+    assert [call.result(timeout=5) for call in waiting] == list(range(5))
+    assert not first.done()
+    gate.set()
+    assert first.result(timeout=10) == "long"
+
+
+def test_bad_totals_are_value_errors() -> None:
+    limiter = Limiter(2)
+    for bad in (0, -1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="at least 1"):
+            limiter.total = bad  # type: ignore[assignment]
+    assert limiter.total == 2
+
+
+def test_the_default_thread_pools_limit_detects_nested_blocking_and_can_be_raised(gate: threading.Event) -> None:
+    @unsync
+    def nested(depth: int) -> int:
+        if depth == 0:
+            return 0
+        return nested(depth - 1).result() + 1
+
+    @unsync
+    def long() -> str:
+        gate.wait(10)
+        return "long"
+
+    @unsync
+    def short(i: int) -> int:
+        return i
+
+    before = unsync_module.thread_limit
+    try:
+        unsync_module.thread_limit = 2
+        with pytest.raises(DeadlockError):
+            nested(10).result(timeout=20)
+        unsync_module.thread_limit = 1
+        first = long()
+        waiting: list[Unfuture[int]] = [short(i) for i in range(5)]
+        unsync_module.thread_limit = 10
+        assert [call.result(timeout=5) for call in waiting] == list(range(5))
+        assert not first.done()
+    finally:
+        gate.set()
+        unsync_module.thread_limit = before
