@@ -33,7 +33,7 @@ def test_bad_shutdown_arguments_are_refused_before_anything_stops(run_python: Ru
             try:
                 unsync.shutdown(grace_period=bad)
             except (TypeError, ValueError) as exc:
-                print(type(exc).__name__, "grace_period" in str(exc), job.running())
+                print(type(exc).__name__, "grace period" in str(exc), job.running())
         try:
             unsync.shutdown(cancel="yes")
         except TypeError as exc:

@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import sniffio
 
@@ -37,24 +37,24 @@ Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Unfutur
 Holder = object
 
 
+# Where a limited call runs, which decides who holds its slot while it runs:
+# the worker thread, the task, or (in a worker process) nobody that can wait here.
+RunsIn = Literal["thread", "task", "process"]
+
+
 class Waiting:
     """A call in a limiter's line: how to start it once it has a slot."""
 
-    __slots__ = ("args", "fn", "kwargs", "runner", "runs_a_coroutine")
+    __slots__ = ("args", "fn", "kwargs", "runner", "runs_in")
 
     def __init__(
-        self,
-        runner: Runner,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        runs_a_coroutine: bool,
+        self, runner: Runner, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], runs_in: RunsIn
     ) -> None:
         self.runner = runner
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.runs_a_coroutine = runs_a_coroutine
+        self.runs_in = runs_in
 
 
 class Slots(Protocol):
@@ -119,12 +119,16 @@ class Limiter:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        into: Unfuture[Any] | None = None,
         *,
-        runs_a_coroutine: bool,
+        runs_in: RunsIn,
     ) -> Unfuture[Any]:
-        """Run ``runner(fn, args, kwargs, future)`` once a slot is free; return ``future`` now."""
-        future: Unfuture[Any] = Unfuture()
-        call = Waiting(runner, fn, args, kwargs, runs_a_coroutine)
+        """Run ``runner(fn, args, kwargs, future)`` once a slot is free; return ``future`` now.
+
+        ``future`` is ``into`` if given (a continuation's), else a new Unfuture.
+        """
+        future: Unfuture[Any] = Unfuture() if into is None else into
+        call = Waiting(runner, fn, args, kwargs, runs_in)
         with self._lock:
             admitted = not self._line and len(self._holding) < self._total
             if admitted:
@@ -169,9 +173,13 @@ class Limiter:
             starting.discard(self)
 
     def _start(self, future: Unfuture[Any], call: Waiting) -> None:
-        fn = run_coroutine_holding if call.runs_a_coroutine else run_holding
+        fn, args = call.fn, call.args
+        if call.runs_in == "thread":
+            fn, args = run_holding, (self, future, fn, *args)
+        elif call.runs_in == "task":
+            fn, args = run_coroutine_holding, (self, future, fn, *args)
         try:
-            call.runner(fn, (self, future, call.fn, *call.args), call.kwargs, future)
+            call.runner(fn, args, call.kwargs, future)
         except BaseException as exc:
             # The runner refused the call (a pool that was shut down): the caller sees why.
             set_outcome(future, None, exc)

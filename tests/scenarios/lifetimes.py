@@ -6,6 +6,7 @@ free stays alive for an unbounded time in a program that allocates little.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 import weakref
@@ -47,10 +48,8 @@ def test_the_raising_frames_locals_die_with_the_unfuture_of_a_thread_call() -> N
         raise ValueError("boom")
 
     future = fails()
-    try:
+    with contextlib.suppress(ValueError):
         future.result(timeout=10)
-    except ValueError:
-        pass
     assert refs[0]() is not None  # kept for re-raising while the Unfuture lives
     del future
     assert freed(refs[0])
@@ -75,10 +74,8 @@ def test_the_raising_frames_locals_die_with_the_unfuture_of_a_coroutine_call() -
         return "not raised"
 
     future = fails()
-    try:
+    with contextlib.suppress(ValueError):
         future.result(timeout=10)
-    except ValueError:
-        pass
     del future
     assert freed(refs[0])
     assert awaits_it().result(timeout=10) == "caught"
