@@ -12,13 +12,16 @@ into any producer.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._future import Unfuture, set_outcome
 
-Forget = Callable[[], Iterable[Unfuture[Any]]]
+# What a producer forgets: its lost calls' futures (a thread pool's submit() ones are concurrent futures).
+Forget = Callable[[], Iterable[Unfuture[Any] | concurrent.futures.Future[Any]]]
 
 _forgetters: list[Forget] = []
 
@@ -28,7 +31,7 @@ def forget_in_child(forget: Forget) -> None:
     _forgetters.append(forget)
 
 
-def lost_in_fork(future: Unfuture[Any]) -> RuntimeError:
+def lost_in_fork(future: object) -> RuntimeError:
     """The error for ``future``, whose work stayed in the parent process when it forked."""
     return RuntimeError(
         f"{future!r} was not done when this process was forked: its work runs in the parent "
@@ -39,7 +42,11 @@ def lost_in_fork(future: Unfuture[Any]) -> RuntimeError:
 def _forget_everything() -> None:
     lost = [future for forget in _forgetters for future in list(forget())]
     for future in lost:
-        set_outcome(future, None, lost_in_fork(future))
+        if isinstance(future, Unfuture):
+            set_outcome(future, None, lost_in_fork(future))
+        else:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # it ended meanwhile
+                future.set_exception(lost_in_fork(future))
 
 
 if hasattr(os, "register_at_fork"):

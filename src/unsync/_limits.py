@@ -11,7 +11,7 @@ and waits (by ``.result()`` or ``await``) for a call that needs a slot of
 the same limiter, while every slot is held by calls that wait in the same
 way, would wait for ever.  Before such a wait, the wait-for graph of the
 holders is followed (through chains of calls of other limiters and of the
-default thread pool, see `_pool_limit`), and the wait that could never end
+default thread pool), and the wait that could never end
 raises `DeadlockError` instead.
 """
 
@@ -20,13 +20,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from typing import Any, Literal
 
 import sniffio
 
 from ._fork import forget_in_child
 from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
+from ._workers import ThreadWorkers, serving
 
 __all__ = ["Limiter"]
 
@@ -57,16 +58,10 @@ class Waiting:
         self.runs_in = runs_in
 
 
-class Slots(Protocol):
-    """Something whose slots calls hold and wait for: a `Limiter`, or the default thread pool."""
-
-    def has_room(self) -> bool: ...
-
-    def queues(self, future: Unfuture[Any]) -> bool: ...
-
-
 # Every live Limiter, for the fork handler and the deadlock check.
 _limiters: weakref.WeakSet[Limiter] = weakref.WeakSet()
+# Every thread pool one of whose threads has waited for a call: its threads are slots too.
+_pools: weakref.WeakSet[ThreadWorkers] = weakref.WeakSet()
 
 
 class Limiter:
@@ -184,7 +179,7 @@ class Limiter:
             # The runner refused the call (a pool that was shut down): the caller sees why.
             set_outcome(future, None, exc)
 
-    # -- the Slots interface, for the deadlock check ------------------------------
+    # -- for the deadlock check -------------------------------------------------------
 
     def has_room(self) -> bool:
         return len(self._holding) < self._total
@@ -218,25 +213,23 @@ class WaitForGraph:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        # holder -> the (slots, call) pairs it holds, innermost last
-        self.held_by: dict[Holder, list[tuple[Slots, Unfuture[Any]]]] = {}
+        # holder -> the (limiter, call) pairs it holds, innermost last
+        self.held_by: dict[Holder, list[tuple[Limiter, Unfuture[Any]]]] = {}
         self.holder_of: dict[Unfuture[Any], Holder] = {}
         self.waits_for: dict[Holder, Unfuture[Any]] = {}
 
-    def enter(self, holder: Holder, slots: Slots, future: Unfuture[Any]) -> None:
+    def enter(self, holder: Holder, limiter: Limiter, future: Unfuture[Any]) -> None:
         with self.lock:
-            self.held_by.setdefault(holder, []).append((slots, future))
+            self.held_by.setdefault(holder, []).append((limiter, future))
             self.holder_of[future] = holder
 
-    def leave(self, holder: Holder, future: Unfuture[Any]) -> None:
+    def leave(self, holder: Holder) -> None:
+        """``holder`` gives back the slot it took last."""
         with self.lock:
-            held = self.held_by.get(holder, [])
-            for index, (_, held_future) in enumerate(held):
-                if held_future is future:
-                    del held[index]
-                    break
+            held = self.held_by[holder]
+            _, future = held.pop()
             if not held:
-                self.held_by.pop(holder, None)
+                del self.held_by[holder]
             self.holder_of.pop(future, None)
 
     def keep_only(self, holder: Holder) -> None:
@@ -247,21 +240,27 @@ class WaitForGraph:
         self.holder_of = {future: holder for _, future in held or ()}
         self.waits_for = {}
 
-    def holders_of(self, slots: Slots) -> Iterator[Holder]:
-        for holder, held in self.held_by.items():
-            if any(held_slots is slots for held_slots, _ in held):
-                yield holder
+    def holders_of(self, limiter: Limiter) -> list[Holder]:
+        return [holder for holder, held in self.held_by.items() if any(slots is limiter for slots, _ in held)]
 
     def can_finish(self, future: Unfuture[Any], seen: set[Holder]) -> bool:
         """Whether ``future`` can still settle, given who waits for what now (under the lock)."""
         if future.done():
             return True
-        for slots in all_slots():
-            if slots.queues(future):
-                # It needs one of these slots: free now, or freed by a holder that can go on.
-                return slots.has_room() or any(self.can_go_on(holder, seen) for holder in list(self.holders_of(slots)))
+        # Waiting for a slot: it gets one if one is free, or once a holder can go on.
+        for limiter in list(_limiters):
+            if limiter.queues(future):
+                return limiter.has_room() or any(self.can_go_on(holder, seen) for holder in self.holders_of(limiter))
+        pools = list(_pools)
+        for pool in pools:
+            if pool.queues(future):
+                return pool.has_room() or any(self.can_go_on(holder, seen) for holder in pool.calls_by_thread())
+        # Running: it finishes if the one running it can go on.
         holder = self.holder_of.get(future)
-        # A call that holds no slot of ours runs free, as far as can be known here.
+        if holder is None:
+            running = (ident for pool in pools for ident, call in pool.calls_by_thread().items() if call is future)
+            holder = next(running, None)
+        # A call run by none of these (an unlimited coroutine, say) is taken to finish.
         return holder is None or self.can_go_on(holder, seen)
 
     def can_go_on(self, holder: Holder, seen: set[Holder]) -> bool:
@@ -273,13 +272,6 @@ class WaitForGraph:
 
 
 _graph = WaitForGraph()
-
-
-def all_slots() -> Iterator[Slots]:
-    yield from list(_limiters)
-    pool = _pool_limit()
-    if pool is not None:
-        yield pool
 
 
 def current_holder() -> Holder:
@@ -301,10 +293,13 @@ def run_holding(limiter: Limiter, future: Unfuture[Any], fn: Callable[..., Any],
     """Run a limited call in a worker thread, known as the holder of its slot."""
     holder = threading.get_ident()
     _graph.enter(holder, limiter, future)
+    # Not kept in this frame, which a traceback of the call's exception
+    # would keep: that exception lives in the very Unfuture (a cycle).
+    del future
     try:
         return fn(*args, **kwargs)
     finally:
-        _graph.leave(holder, future)
+        _graph.leave(holder)
 
 
 async def run_coroutine_holding(
@@ -313,27 +308,31 @@ async def run_coroutine_holding(
     """Run a limited coroutine call in its task, known as the holder of its slot."""
     holder = current_holder()
     _graph.enter(holder, limiter, future)
+    del future  # as in run_holding
     try:
         return await fn(*args, **kwargs)
     finally:
-        _graph.leave(holder, future)
+        _graph.leave(holder)
 
 
 def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
     """The wait hook: raise `DeadlockError` for a wait by a slot holder that could never end."""
-    if not _graph.held_by and _pool_limit() is None:
-        return None  # no limited call runs: nothing to check, nothing to record
+    pool: ThreadWorkers | None = getattr(serving, "pool", None)
+    if pool is None and not _graph.held_by:
+        return None  # neither a pool thread nor, as no limited call runs, a holder
     holder = current_holder()
     with _graph.lock:
-        if holder not in _graph.held_by and not pool_runs_in_this_thread():
+        if pool is not None:
+            _pools.add(pool)
+        elif holder not in _graph.held_by:
             return None
         _graph.waits_for[holder] = future
         if not _graph.can_finish(future, set()):
             del _graph.waits_for[holder]
             raise DeadlockError(
                 f"waiting for {future!r} would never end: it needs a slot that is held by this call, "
-                "or by calls that wait, directly or through others, for this one. Await it outside the "
-                "limited call, give the inner calls a Limiter of their own, or raise the limit"
+                "or by calls that wait, directly or through others, for this one. Make the inner call "
+                "outside the limited one, give the inner calls a Limiter of their own, or raise the limit"
             )
 
     def stop_waiting() -> None:
@@ -345,15 +344,6 @@ def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
 
 
 set_wait_hook(refuse_deadlocked_wait)
-
-
-def _pool_limit() -> Slots | None:
-    """The default thread pool, seen as slots, while it runs calls (see `_workers`)."""
-    return None
-
-
-def pool_runs_in_this_thread() -> bool:
-    return False
 
 
 def _forget_after_fork() -> list[Unfuture[Any]]:

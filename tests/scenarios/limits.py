@@ -69,7 +69,8 @@ def test_hundreds_of_cancelled_calls_in_line_leave_the_limiter_working(
                 assert call.result(timeout=10) == i
             else:
                 assert call.cancelled()
-    assert not caplog.records
+    # Releasing the slot used to recurse once per cancelled call, and die of it.
+    assert "RecursionError" not in caplog.text
     assert (limiter.running, limiter.waiting) == (0, 0)
 
 
