@@ -84,6 +84,10 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
         ...
 
+    def calls(self) -> list[Unfuture[Any]]:
+        """The Unfutures of the calls it was handed and has not settled (a forked child fails them)."""
+        ...
+
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio event loop it runs on; `RuntimeError` if it is not asyncio."""
