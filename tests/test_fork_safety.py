@@ -22,7 +22,7 @@ import os, signal, sys, threading, time, warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running, on purpose
 import anyio
 import unsync
-from unsync import Limiter, unsync as decorator
+from unsync import Limiter, Unfuture, unsync as decorator
 unsync.use_backend({backend!r})
 
 def wait_for_child(pid, seconds):
@@ -60,6 +60,7 @@ def limited(x):
     return x + 1
 
 stop = threading.Event()
+warmed_up = threading.Barrier(9)
 
 def keep_calling():
     while not stop.is_set():
@@ -67,10 +68,25 @@ def keep_calling():
         assert in_thread(1).result(timeout=30) == 2
         assert limited(1).result(timeout=30) == 2
         on_loop(1).then(lambda done: done.result()).result(timeout=30)
+        for _ in range(200):  # what takes the Unfutures' shared lock most often
+            future = Unfuture()
+            future.add_done_callback(len)
+            future.set_result(())
+        if not warmed_up.broken:
+            warmed_up.wait()
+            warmed_up.abort()
 
 callers = [threading.Thread(target=keep_calling) for _ in range(8)]
 for caller in callers:
     caller.start()
+# Forks begin once every caller has made its first calls: a fork while
+# another thread imports a module (as the loop does when it first starts)
+# leaves that module's import lock held in the child, which CPython does not
+# reset (see docs/reliability.md).
+try:
+    warmed_up.wait()
+except threading.BrokenBarrierError:
+    pass
 codes = []
 for _ in range(150):
     pid = os.fork()

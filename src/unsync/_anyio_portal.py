@@ -20,7 +20,6 @@ import concurrent.futures
 import contextlib
 import contextvars
 import math
-import os
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -32,6 +31,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _exit
 from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
+from ._fork import forget_in_child
 from ._future import (
     Unfuture,
     allow_blocking_waits_in_this_thread,
@@ -128,6 +128,10 @@ class _RunningLoop:
             if not submission.future.done():  # no task for a call cancelled while queued
                 spawn(submission)
 
+    def queued(self) -> list[Submission]:
+        """The submissions the loop has not taken yet."""
+        return list(self._queue)
+
     def cancel_queued(self) -> None:
         while self._queue:
             with contextlib.suppress(IndexError):
@@ -196,7 +200,7 @@ class AmbientLoop:
         self._options: dict[str, Any] = {}
         self._running: _RunningLoop | None = None
         _exit.final_steps.append(self._shutdown_at_exit)
-        os.register_at_fork(after_in_child=self._forget_after_fork)
+        forget_in_child(self._forget_after_fork)
 
     # -- configuration --------------------------------------------------------
 
@@ -296,17 +300,19 @@ class AmbientLoop:
         if running is not None:
             running.stop(cancel=True, grace_period=EXIT_GRACE_PERIOD)
 
-    def _forget_after_fork(self) -> None:
+    def _forget_after_fork(self) -> list[Unfuture[Any]]:
         # The loop thread does not exist in the child, and the lock may have
         # been held by another thread at the moment of the fork.  If a task
         # forked, the child's only thread was the loop's: it is an ordinary
-        # thread now.
+        # thread now.  The calls queued for the loop or running on it are lost.
         _loop_thread.__dict__.clear()
         allow_blocking_waits_in_this_thread()
         self._lock = threading.Lock()
-        if self._running is not None:
-            self._running.abandon()
-            self._running = None
+        running, self._running = self._running, None
+        if running is None:
+            return []
+        running.abandon()
+        return [submission.future for submission in running.queued()] + running.spawner.calls()
 
 
 ambient_loop = AmbientLoop()

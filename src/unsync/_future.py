@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import enum
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar, overload
@@ -159,6 +160,18 @@ def install_continuation_runner(runner: ContinuationRunner) -> None:
 # attribute reads and writes, and a lock per Unfuture would cost time and
 # memory on every call.  No code but this module's runs under it.
 state_lock = threading.Lock()
+
+
+def _new_state_lock() -> None:
+    # A fork may catch another thread holding it: the child, which has only
+    # the forking thread, would wait on it for ever.  Runs before any other
+    # after-fork handler of the package (this module is imported first).
+    global state_lock
+    state_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_state_lock)
 
 
 def start(future: Unfuture[Any], producer: Producer = CANNOT_CANCEL, work: object = None) -> bool:

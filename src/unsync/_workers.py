@@ -345,14 +345,16 @@ class ThreadWorkers(concurrent.futures.Executor):
         return {ident: item.future for ident, item in running if isinstance(item, UnfutureCall)}
 
     def _forget_after_fork(self) -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
-        # The child has none of the parent's threads, so none of the calls
-        # they ran or would have run; the lock may have been held.
+        # The child has none of the parent's threads but the forking one (a
+        # worker of ours, if a call forked), so none of the calls the others
+        # ran or would have run; the lock may have been held.
+        forking = [worker for worker in self._workers if worker.thread is threading.current_thread()]
         lost = [item.future for item in self._pending]
-        lost += [worker.current.future for worker in self._workers if worker.current is not None]
+        lost += [worker.current.future for worker in self._workers if worker.current and worker not in forking]
         self._lock = threading.Lock()
         self._idle = []
         self._pending = deque()
-        self._workers = []
+        self._workers = forking
         return lost
 
 
