@@ -244,7 +244,7 @@ class ProcessWorkers(concurrent.futures.Executor):
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self._max_workers = max_workers or os.cpu_count() or 1
         self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
         self._shut_down = False
         # Calls made and not ended, and which of them run in a worker now.
@@ -252,6 +252,25 @@ class ProcessWorkers(concurrent.futures.Executor):
         self._calls: set[ProcessCall] = set()
         self._running: set[ProcessCall] = set()
         _exit.pools.add(self)
+
+    @property
+    def max_workers(self) -> int:
+        """How many worker processes may run calls at once; raising it starts waiting calls at once."""
+        return self._max_workers
+
+    @max_workers.setter
+    def max_workers(self, max_workers: int) -> None:
+        self._max_workers = max_workers
+        with self._changed:
+            waiting = bool(self._calls - self._running)
+        if waiting:
+            # Only the loop may change its CapacityLimiter; its waiting calls start there.
+            ambient_loop.submit(self._apply_max_workers, (), {})
+
+    async def _apply_max_workers(self) -> None:
+        pool = self._pool.get(None)
+        if pool is not None:
+            pool.limiter.total_tokens = self._max_workers
 
     def run_by_reference(
         self,

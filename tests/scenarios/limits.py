@@ -223,3 +223,27 @@ def test_the_default_thread_pools_limit_detects_nested_blocking_and_can_be_raise
     finally:
         gate.set()
         unsync_module.thread_limit = before
+
+
+@unsync(cpu_bound=True)
+def sleep_in_a_process(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_raising_the_process_limit_starts_waiting_cpu_bound_calls_at_once() -> None:
+    before = unsync_module.process_limit
+    try:
+        unsync_module.process_limit = 1
+        long = sleep_in_a_process(60)
+        while not long.running():
+            time.sleep(0.01)
+        waiting = [sleep_in_a_process(0) for _ in range(3)]
+        time.sleep(0.5)  # they reach the pool, and wait there for a worker
+        unsync_module.process_limit = 4
+        # Each needs a new worker process: slow to start on a busy machine, but not a minute.
+        assert [call.result(timeout=30) for call in waiting] == [0, 0, 0]
+        assert not long.done()
+        assert long.cancel()  # ends its worker
+    finally:
+        unsync_module.process_limit = before
