@@ -46,7 +46,7 @@ instructions: $(STAMP)
 	$(BIN)/python benchmarks/instructions.py $(INSTRUCTIONS_ARGS)
 
 # Minutes of threads calling, forking and shutting down on each backend; not run in CI.
-# Its table goes to docs/soak-results.md (see docs/reliability.md).
+# Its table goes to tools/soak-results.md, which docs/reliability.md includes.
 soak: $(STAMP)
 	$(BIN)/python tools/soak.py $(SOAK_ARGS)
 

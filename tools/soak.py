@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=180.0, help="how long each backend is soaked")
     parser.add_argument("--threads", type=int, default=16, help="threads in all, one forking and one shutting down")
     parser.add_argument("--backends", default="asyncio,trio")
-    parser.add_argument("--out", type=Path, default=Path("docs/soak-results.md"))
+    parser.add_argument("--out", type=Path, default=Path("tools/soak-results.md"))
     options = parser.parse_args()
     rows = []
     for backend in options.backends.split(","):

@@ -208,7 +208,7 @@ class WaitForGraph:
     """Which holder holds which slots for which call, and which call each holder waits for.
 
     Kept under one lock, only while limited calls run: a program without
-    limits, or a wait by anything that holds no slot, costs one dict lookup.
+    limits, or a wait by anything that holds no slot, costs two lookups.
     """
 
     def __init__(self) -> None:
@@ -241,7 +241,7 @@ class WaitForGraph:
         self.waits_for = {}
 
     def holders_of(self, limiter: Limiter) -> list[Holder]:
-        return [holder for holder, held in self.held_by.items() if any(slots is limiter for slots, _ in held)]
+        return [holder for holder, held in self.held_by.items() if any(mine is limiter for mine, _ in held)]
 
     def can_finish(self, future: Unfuture[Any], seen: set[Holder]) -> bool:
         """Whether ``future`` can still settle, given who waits for what now (under the lock)."""
