@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import random
 import sys
 import threading
@@ -52,35 +54,42 @@ class RandomCancels:
         return min(self.answers.values()) > 0
 
 
+def race_three_cancels_against_three_completions() -> None:
+    future: Unfuture[int] = Unfuture()
+    barrier = threading.Barrier(6)
+    answers: list[bool] = []
+    settled: list[int] = []
+
+    def cancel() -> None:
+        barrier.wait()
+        answers.append(future.cancel())
+
+    def complete(value: int) -> None:
+        barrier.wait()
+        try:
+            future.set_result(value)
+        except asyncio.InvalidStateError:
+            return
+        settled.append(value)
+
+    run_together([cancel] * 3 + [functools.partial(complete, n) for n in range(3)])
+    if future.cancelled():
+        assert settled == [] and answers.count(True) == 3
+    else:
+        assert answers == [False] * 3 and settled == [future.result()]
+
+
+def run_together(actions: list[Callable[[], object]]) -> None:
+    threads = [threading.Thread(target=action) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_cancel_and_set_result_from_many_threads_agree_on_one_outcome() -> None:
     for _ in range(300):
-        future: Unfuture[int] = Unfuture()
-        barrier = threading.Barrier(6)
-        answers: list[bool] = []
-        settled: list[int] = []
-
-        def cancel() -> None:
-            barrier.wait()
-            answers.append(future.cancel())
-
-        def complete(value: int) -> None:
-            barrier.wait()
-            try:
-                future.set_result(value)
-            except asyncio.InvalidStateError:
-                return
-            settled.append(value)
-
-        threads = [threading.Thread(target=cancel) for _ in range(3)]
-        threads += [threading.Thread(target=complete, args=(n,)) for n in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if future.cancelled():
-            assert settled == [] and answers.count(True) == 3
-        else:
-            assert answers == [False] * 3 and settled == [future.result()]
+        race_three_cancels_against_three_completions()
 
 
 def work_for_a_moment(ran: threading.Event) -> str:
@@ -176,35 +185,23 @@ def test_cancelling_a_limited_call_as_it_gets_its_slot_is_truthful() -> None:
     assert cancels.saw_both_answers()
 
 
+def race_callbacks_against_settling() -> None:
+    future: Unfuture[int] = Unfuture()
+    calls: list[Unfuture[int]] = []
+    lock = threading.Lock()
+
+    def record(done: Unfuture[int]) -> None:
+        with lock:
+            calls.append(done)
+
+    def complete() -> None:
+        with contextlib.suppress(asyncio.InvalidStateError):
+            future.set_result(1)
+
+    run_together([future.cancel, complete, lambda: future.add_done_callback(record)] * 2)
+    assert calls == [future, future]
+
+
 def test_callbacks_run_exactly_once_whoever_settles_first() -> None:
     for _ in range(200):
-        future: Unfuture[int] = Unfuture()
-        calls: list[Unfuture[int]] = []
-        lock = threading.Lock()
-
-        def record(done: Unfuture[int], calls: list[Unfuture[int]] = calls) -> None:
-            with lock:
-                calls.append(done)
-
-        racers: list[Callable[[], object]] = [
-            future.cancel,
-            lambda: future.set_result(1),
-            lambda: future.add_done_callback(record),
-            lambda: future.add_done_callback(record),
-        ]
-        threads = [threading.Thread(target=_ignoring_invalid_state(racer)) for racer in racers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert calls == [future, future]
-
-
-def _ignoring_invalid_state(fn: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            fn()
-        except asyncio.InvalidStateError:
-            pass
-
-    return run
+        race_callbacks_against_settling()
