@@ -189,3 +189,34 @@ print(coroutine_call.cancel(), open("child.txt").read().splitlines())
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["0", "thread done limited done"]
     assert lines[2] == "True ['coroutine: True', 'thread: True', 'limited: True', 'in line: True']"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cpu_bound_calls_work_in_a_child_forked_while_the_parent_runs_one(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        PRELUDE.format(backend=backend)
+        + """
+@decorator(cpu_bound=True)
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+if __name__ == "__main__":
+    long = nap(30)
+    while not long.running():
+        time.sleep(0.01)
+    time.sleep(0.5)  # in its worker by now
+    pid = os.fork()
+    if pid == 0:
+        try:
+            long.result(timeout=2)
+            inherited = "result"
+        except RuntimeError as exc:
+            inherited = "fork" in str(exc)
+        ok = inherited is True and nap(0).result(timeout=30) == 0
+        os._exit(0 if ok else 1)
+    print(wait_for_child(pid, 60))
+    print(long.cancel())
+"""
+    )
+    assert proc.stdout.splitlines() == ["0", "True"]
