@@ -99,3 +99,42 @@ def test_the_interpreter_exits_after_an_interrupted_shutdown(run_python: RunPyth
     # Not repeated by the script: interpreter exit finishes the shutdown.
     proc = run_python(INTERRUPTED_SHUTDOWN.format(backend=backend, after='print("main done", flush=True)'), timeout=30)
     assert proc.stdout.splitlines() == ["interrupted True []", "main done"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shutdowns_from_many_threads_at_once_all_return(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import threading, anyio
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def sleeper():
+            await anyio.sleep(3600)
+
+        for _ in range(20):
+            jobs = [sleeper() for _ in range(5)]
+            start = threading.Barrier(8)
+            errors = []
+
+            def stop():
+                start.wait()
+                try:
+                    unsync.shutdown()
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=stop) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(20)
+            assert not errors and not any(t.is_alive() for t in threads), errors
+            assert all(job.cancelled() for job in jobs)
+        print("ok", [t.name for t in threading.enumerate() if t.name == "unsync-ambient-loop"])
+        """,
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "ok []"

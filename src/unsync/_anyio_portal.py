@@ -158,13 +158,14 @@ class _RunningLoop:
             # rather than hang the caller.
             self.abandon()
             return
-        self._portal_cm.__exit__(None, None, None)
-        if self.thread.is_alive():
-            # A first exit was interrupted (the context manager exits only
-            # once): stop the portal, if it was not, and wait for the thread.
-            with contextlib.suppress(RuntimeError):
-                self.portal.call(self.portal.stop, True)
-            self.thread.join()
+        with self._stop_lock:  # one thread at a time exits the portal's context manager
+            self._portal_cm.__exit__(None, None, None)
+            if self.thread.is_alive():
+                # A first exit was interrupted (the context manager exits only
+                # once): stop the portal, if it was not, and wait for the thread.
+                with contextlib.suppress(RuntimeError):
+                    self.portal.call(self.portal.stop, True)
+                self.thread.join()
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
