@@ -275,6 +275,11 @@ class AmbientLoop:
             raise RuntimeError("on_stop() must be called from a task on the ambient loop")
         running.stop_callbacks.append(cleanup)
 
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        """The ambient loop's task that runs ``future``'s call now, if any (from any thread)."""
+        running = self._running
+        return None if running is None else running.spawner.task_of(future)
+
     @property
     def thread(self) -> threading.Thread:
         return self._ensure_running().thread

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import sniffio
 
+from ._anyio_portal import ambient_loop
 from ._fork import forget_in_child
 from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
 from ._workers import ThreadWorkers, serving
@@ -247,20 +248,23 @@ class WaitForGraph:
         """Whether ``future`` can still settle, given who waits for what now (under the lock)."""
         if future.done():
             return True
-        # Waiting for a slot: it gets one if one is free, or once a holder can go on.
-        for limiter in list(_limiters):
-            if limiter.queues(future):
-                return limiter.has_room() or any(self.can_go_on(holder, seen) for holder in self.holders_of(limiter))
         pools = list(_pools)
-        for pool in pools:
-            if pool.queues(future):
-                return pool.has_room() or any(self.can_go_on(holder, seen) for holder in pool.calls_by_thread())
-        # Running: it finishes if the one running it can go on.
+        if not future.running():
+            # Waiting for a slot: it gets one if one is free, or once a holder can go on.
+            for limiter in list(_limiters):
+                if limiter.queues(future):
+                    return limiter.has_room() or any(self.can_go_on(h, seen) for h in self.holders_of(limiter))
+            for pool in pools:
+                if pool.queues(future):
+                    return pool.has_room() or any(self.can_go_on(h, seen) for h in pool.calls_by_thread())
+        # Running (or about to): it finishes if the thread or task running it can go on.
         holder = self.holder_of.get(future)
         if holder is None:
             running = (ident for pool in pools for ident, call in pool.calls_by_thread().items() if call is future)
             holder = next(running, None)
-        # A call run by none of these (an unlimited coroutine, say) is taken to finish.
+        if holder is None:
+            holder = ambient_loop.task_of(future)
+        # A call run by none of these (a foreign executor's, say) is taken to finish.
         return holder is None or self.can_go_on(holder, seen)
 
     def can_go_on(self, holder: Holder, seen: set[Holder]) -> bool:
@@ -324,8 +328,8 @@ def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
     with _graph.lock:
         if pool is not None:
             _pools.add(pool)
-        elif holder not in _graph.held_by:
-            return None
+        # Every waiter is recorded while slots are held, holder or not: a
+        # chain may pass through calls that hold no slot (an unlimited coroutine).
         _graph.waits_for[holder] = future
         if not _graph.can_finish(future, set()):
             del _graph.waits_for[holder]

@@ -176,8 +176,16 @@ class ThreadWorkers(concurrent.futures.Executor):
             self._max_workers = max_workers
             room = min(len(self._pending), max_workers - len(self._workers))
             new_workers = [self._new_worker() for _ in range(room)]
+            # Lowered: parked workers beyond the limit end now, the longest idle
+            # first (busy ones end as they finish, see _next_item).
+            surplus = min(len(self._idle), len(self._workers) - max_workers)
+            retiring, self._idle = self._idle[: max(surplus, 0)], self._idle[max(surplus, 0) :]
+            for worker in retiring:
+                self._workers.remove(worker)
         for worker in new_workers:
             worker.thread.start()
+        for worker in retiring:
+            worker.hand_over(None)
 
     def _new_worker(self) -> Worker:
         """A worker for a new thread, counted at once (call with the lock held; start its thread after)."""

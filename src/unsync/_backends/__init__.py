@@ -88,6 +88,10 @@ class TaskSpawner(Protocol):
         """The Unfutures of the calls it was handed and has not settled (a forked child fails them)."""
         ...
 
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        """The task that runs ``future``'s call now, if any; any thread may ask (the deadlock check does)."""
+        ...
+
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio event loop it runs on; `RuntimeError` if it is not asyncio."""

@@ -111,6 +111,10 @@ class Spawner(Producer):
     def calls(self) -> list[Unfuture[Any]]:
         return list(self._tasks.values())
 
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        # A copy first: the loop's thread may change the dict meanwhile.
+        return next((task for task, call in list(self._tasks.items()) if call is future), None)
+
     # -- the producer side: cancelling and awaiting one call ---------------------
 
     def cancel(self, future: Unfuture[Any], work: Any) -> bool:

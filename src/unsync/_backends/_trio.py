@@ -120,6 +120,10 @@ class Spawner(Producer):
     def calls(self) -> list[Unfuture[Any]]:
         return [runner.calls_future for runner in self._runners if runner.calls_future is not None]
 
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        # A copy first: the loop's thread may change the set meanwhile.
+        return next((runner.task for runner in list(self._runners) if runner.calls_future is future), None)
+
     # -- the producer side -----------------------------------------------------------
 
     def cancel(self, future: Unfuture[Any], work: Any) -> bool:
@@ -210,6 +214,11 @@ class Runner:
             # This frame is in the traceback of an exception the Unfuture keeps:
             # holding the Unfuture here too would keep both alive (a cycle).
             del call, future
+
+    @property
+    def task(self) -> trio.lowlevel.Task | None:
+        """The trio task this runner is (None until it first runs)."""
+        return self._task
 
     @property
     def calls_future(self) -> Unfuture[Any] | None:
