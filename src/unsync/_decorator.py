@@ -249,12 +249,25 @@ class Unsync:
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
         return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
 
+    def __instancecheck__(self, instance: object) -> bool:
+        # 1.4.0's `unsync` was a class, so programs test `isinstance(fn, unsync)`;
+        # isinstance() looks this method up on the type of its second argument.
+        return isinstance(instance, (UnsyncFunction, BoundUnsyncFunction))
+
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
     @property
     def loop(self) -> Any:
         """The ambient asyncio event loop (started if needed); an error under trio."""
         return ambient_loop.asyncio_loop
+
+    @loop.setter
+    def loop(self, loop: object) -> None:
+        raise TypeError(
+            "unsync.loop cannot be assigned: unsync starts and owns its event loop. To choose the loop, call "
+            "unsync.use_backend('asyncio', loop_factory=...) before the first call, or set an asyncio event-loop "
+            "policy whose new_event_loop() makes it"
+        )
 
     @property
     def thread(self) -> Any:
