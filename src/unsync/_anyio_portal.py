@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import contextvars
 import os
@@ -93,7 +94,8 @@ class _RunningLoop:
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
-            self.portal.start_task(self.spawner.serve)
+            # Its future ends when the loop ends, however that happens.
+            self.serving, _ = self.portal.start_task(self.spawner.serve)
             self.token, self.thread, self._wake = self.portal.call(self._claim_loop_thread)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
@@ -136,10 +138,21 @@ class _RunningLoop:
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
         self.closed = True
-        closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+        # Code outside unsync may have stopped the loop (see AmbientLoop.forget_stopped_loop),
+        # before this check or while the closing task is on its way to the loop.
+        if self.serving.done():
+            self.abandon()
+            return
+        try:
+            closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+        except RuntimeError:  # the portal has already ended
+            self.abandon()
+            return
+        # If the loop is torn down before the closing task runs, its serving task is cancelled.
+        self.serving.add_done_callback(lambda serving: serving.cancelled() and closing.cancel())
         try:
             closing.result(None if grace_period is None else grace_period + 1)
-        except TimeoutError:
+        except (TimeoutError, concurrent.futures.CancelledError):
             # The loop is stuck in blocking code: leave its daemon thread behind
             # rather than hang the caller.
             self.abandon()
@@ -213,8 +226,25 @@ class AmbientLoop:
             return running
         with self._lock:
             if self._running is None:
-                self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
+                running = self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
+                running.serving.add_done_callback(lambda _serving: self.forget_stopped_loop(running))
             return self._running
+
+    def forget_stopped_loop(self, running: _RunningLoop) -> None:
+        """Let the next call start a fresh loop if code outside unsync stopped this one.
+
+        1.4.0's test fixtures end with ``unsync.loop.call_soon_threadsafe(unsync.loop.stop)``.
+        Calls that were queued or running on that loop are cancelled.
+        """
+        if not running.serving.cancelled():  # stopped by unsync itself
+            return
+        running.closed = True
+        with self._lock:
+            if self._running is running:
+                self._running = None
+        running.cancel_queued()
+        # Its portal's context manager must not be collected on its own thread.
+        running.abandon()
 
     def submit(
         self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]
