@@ -92,3 +92,43 @@ print("ok")
     )
     assert proc.stdout.split() == ["ok"]
     assert proc.stderr == ""
+
+
+def test_cpu_bound_workers_do_not_see_globals_assigned_under_the_main_guard(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def scale(x):
+            return x * FACTOR
+
+        if __name__ == "__main__":
+            FACTOR = 3
+            try:
+                scale(2).result(timeout=60)
+            except NameError as error:
+                print("NameError:", error)
+        """,
+        timeout=90,
+    )
+    assert proc.stdout.strip() == "NameError: name 'FACTOR' is not defined"
+
+
+def test_the_migration_guide_fix_for_globals_under_the_main_guard(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        FACTOR = 3
+
+        @unsync(cpu_bound=True)
+        def scale(x, factor=FACTOR):
+            return x * factor
+
+        if __name__ == "__main__":
+            print(scale(2).result(timeout=60), scale(2, factor=4).result(timeout=60))
+        """,
+        timeout=90,
+    )
+    assert proc.stdout.split() == ["6", "8"]
