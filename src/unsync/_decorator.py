@@ -21,7 +21,8 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._future import Unfuture, install_continuation_runner
+from ._compat import adopt, step_with_value_hint
+from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, run_limited
 from ._processes import ProcessWorkers, run_in_process
 from ._workers import ThreadWorkers, run_in_thread
@@ -399,12 +400,14 @@ def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
 
 def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], into: Unfuture[Any]) -> None:
     """Call ``continuation(source)`` the way ``@unsync`` would run it, settling ``into``."""
+    step = step_with_value_hint(source, into)  # for continuations written for unsync 1.4.0
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
-        continuation._call_into(into, source)
+        continuation._call_into(step, source)
     else:
-        runner_for(continuation)(continuation, (source,), {}, into)
+        runner_for(continuation)(continuation, (source,), {}, step)
 
 
 install_continuation_runner(run_continuation)
+set_source_adapter(adopt)
 
 unsync = Unsync()
