@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 import unsync as unsync_package
+from scenarios.awaiting import make_cancellable
 from unsync import Unfuture, unsync
 
 T = TypeVar("T")
@@ -88,21 +89,22 @@ def test_unfuture_of_a_coroutine_runs_it_on_the_ambient_loop() -> None:
 
 
 def test_cancelling_unfuture_of_a_coroutine_cancels_the_coroutine() -> None:
-    started, cleaned_up = threading.Event(), threading.Event()
+    started, cancelled_inside = threading.Event(), threading.Event()
 
-    async def long_job() -> None:
+    async def wait_forever() -> None:
         started.set()
         try:
-            await anyio.sleep(3600)
-        finally:
-            cleaned_up.set()
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled_inside.set()
+            raise
 
-    job: Unfuture[None] = Unfuture(long_job())
+    job: Unfuture[None] = Unfuture(wait_forever())
     assert started.wait(10)
     assert job.cancel()
     with pytest.raises(concurrent.futures.CancelledError):
         job.result(timeout=10)
-    assert cleaned_up.is_set()
+    assert cancelled_inside.is_set()
 
 
 def test_a_coroutine_cancelled_before_it_starts_is_closed_without_a_warning() -> None:
@@ -241,17 +243,7 @@ def test_the_future_view_gives_the_result_and_runs_callbacks() -> None:
 
 
 def test_the_future_view_cancels_the_work() -> None:
-    started, cleaned_up = threading.Event(), threading.Event()
-
-    @unsync
-    async def long_job() -> None:
-        started.set()
-        try:
-            await anyio.sleep(3600)
-        finally:
-            cleaned_up.set()
-
-    job = long_job()
+    started, cleaned_up, job = make_cancellable()
     view = view_of(job)
     called = threading.Event()
     view.add_done_callback(lambda _view: called.set())
