@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 
+import trio
 import unsync as unsync_package
 from scenarios.awaiting import make_cancellable
 from unsync import Unfuture, unsync
@@ -144,6 +145,14 @@ def test_unfuture_of_another_awaitable_awaits_it_on_the_ambient_loop() -> None:
     assert Unfuture(Ticket(7)).result(timeout=10) == 7
 
 
+def test_unfuture_of_a_coroutine_or_awaitable_made_on_the_ambient_loop() -> None:
+    @unsync
+    async def outer() -> tuple[threading.Thread, int]:
+        return await Unfuture(thread_of_a_coroutine()), await Unfuture(Ticket(3))
+
+    assert outer().result(timeout=10) == (unsync.thread, 3)
+
+
 def test_unfuture_of_an_awaitable_inside_another_loop_is_refused() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match=r"ambiguous.*Await it here, or pass a coroutine"):
@@ -151,6 +160,7 @@ def test_unfuture_of_an_awaitable_inside_another_loop_is_refused() -> None:
         assert await Unfuture(thread_of_a_coroutine()) is unsync.thread  # a coroutine is not ambiguous
 
     asyncio.run(main())
+    trio.run(main)
 
 
 def run_asyncio_loop_in_a_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
