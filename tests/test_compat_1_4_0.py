@@ -74,6 +74,30 @@ print(unsync.loop is not first_loop, unsync.loop.is_running())
     assert proc.stderr == ""
 
 
+def test_calls_racing_with_a_stop_from_outside_end_and_later_calls_run(run_python: RunPython) -> None:
+    proc = run_python(
+        STOP_LIKE_A_FIXTURE
+        + """
+import concurrent.futures
+
+outcomes = set()
+for _ in range(30):
+    unsync.loop.call_soon_threadsafe(unsync.loop.stop)
+    racing = answer()  # made while the loop may be stopping
+    try:
+        outcomes.add(racing.result(timeout=10))
+    except concurrent.futures.CancelledError:
+        outcomes.add("cancelled")
+assert outcomes <= {42, "cancelled"}, outcomes
+assert answer().result(timeout=10) == 42
+print("ok")
+""",
+        timeout=120,
+    )
+    assert proc.stdout.split() == ["ok"]
+    assert proc.stderr == ""
+
+
 def test_exit_after_the_loop_was_stopped_from_outside_prints_nothing(run_python: RunPython) -> None:
     proc = run_python(STOP_LIKE_A_FIXTURE + "run_one_test()\n")
     assert proc.stderr == ""

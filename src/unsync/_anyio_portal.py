@@ -165,6 +165,10 @@ class _RunningLoop:
                 # One failed cleanup must not keep the others, or the stop, from happening.
                 logger.exception("exception in %r while the ambient loop stopped", cleanup)
 
+    def cancel_left_behind(self) -> None:
+        self.thread.join()
+        self.spawner.abandon()
+
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.
 
@@ -242,6 +246,9 @@ class AmbientLoop:
         running.cancel_queued()
         # Its portal's context manager must not be collected on its own thread.
         running.abandon()
+        # Called on the loop's thread while the loop is torn down: calls of tasks
+        # that will never run again are cancelled once that thread has ended.
+        threading.Thread(target=running.cancel_left_behind, name="unsync-stopped-loop", daemon=True).start()
 
     def submit(
         self,

@@ -84,6 +84,10 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
         ...
 
+    def abandon(self) -> None:
+        """Cancel every call still unsettled, once the loop has ended without `aclose` (torn down outside unsync)."""
+        ...
+
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio event loop it runs on; `RuntimeError` if it is not asyncio."""

@@ -203,6 +203,13 @@ class Spawner(Producer):
             self._loop.remove_reader(self._watched_fd)
         self._closed.set()
 
+    def abandon(self) -> None:
+        # The loop's teardown cancelled some tasks before their first step and
+        # dropped those made after it began: nothing else would settle them.
+        for future in self._tasks.values():
+            set_cancelled(future)
+        self._tasks.clear()
+
 
 def loop_runs_here() -> bool:
     """True if an asyncio loop runs in this thread."""

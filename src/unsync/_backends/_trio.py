@@ -156,6 +156,10 @@ class Spawner(Producer):
         self._accepting = False
         self._closing.set()
 
+    def abandon(self) -> None:
+        # Nothing is left: trio cancels every task of a run that ends, and each call settles as cancelled.
+        pass
+
 
 class Runner:
     """One reusable trio task of a `Spawner`, running one call at a time."""
