@@ -37,9 +37,17 @@ from ._future import (
     forbid_blocking_waits_in_this_thread,
     logger,
     set_cancelled,
+    set_outcome,
 )
 
 T = TypeVar("T")
+
+# Why a call made as code outside unsync stopped the loop fails (see AmbientLoop.forget_stopped_loop).
+STOPPED_OUTSIDE = (
+    "this call did not run: code outside unsync stopped the ambient event loop (such as "
+    "unsync.loop.call_soon_threadsafe(unsync.loop.stop)) as the call was made. Stop the loop with "
+    "unsync.shutdown() instead, which returns once it has stopped; calls made after that start a fresh loop"
+)
 
 # How long interpreter exit waits for cancelled tasks to run their cleanup.
 EXIT_GRACE_PERIOD = 5.0
@@ -165,9 +173,15 @@ class _RunningLoop:
                 # One failed cleanup must not keep the others, or the stop, from happening.
                 logger.exception("exception in %r while the ambient loop stopped", cleanup)
 
-    def cancel_left_behind(self) -> None:
+    def settle_left_behind(self) -> None:
+        """After a teardown from outside: calls that never started fail, saying why; the others are cancelled."""
         self.thread.join()
-        self.spawner.abandon()
+        never_started = self.spawner.abandon()
+        while self._queue:
+            with contextlib.suppress(IndexError):  # emptied meanwhile by cancel_queued
+                never_started.append(self._queue.popleft().future)
+        for future in never_started:
+            set_outcome(future, None, RuntimeError(STOPPED_OUTSIDE))
 
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.
@@ -235,7 +249,8 @@ class AmbientLoop:
         """Let the next call start a fresh loop if code outside unsync stopped this one.
 
         1.4.0's test fixtures end with ``unsync.loop.call_soon_threadsafe(unsync.loop.stop)``.
-        Calls that were queued or running on that loop are cancelled.
+        Calls that were running on that loop are cancelled; those made as it
+        stopped, which never started, fail with `STOPPED_OUTSIDE`.
         """
         if not running.serving.cancelled():  # stopped by unsync itself
             return
@@ -243,12 +258,11 @@ class AmbientLoop:
         with self._lock:
             if self._running is running:
                 self._running = None
-        running.cancel_queued()
         # Its portal's context manager must not be collected on its own thread.
         running.abandon()
-        # Called on the loop's thread while the loop is torn down: calls of tasks
-        # that will never run again are cancelled once that thread has ended.
-        threading.Thread(target=running.cancel_left_behind, name="unsync-stopped-loop", daemon=True).start()
+        # This runs on the loop's thread, during its teardown: what the loop
+        # leaves behind is known once that thread has ended.
+        threading.Thread(target=running.settle_left_behind, name="unsync-stopped-loop", daemon=True).start()
 
     def submit(
         self,

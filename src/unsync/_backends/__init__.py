@@ -84,8 +84,9 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
         ...
 
-    def abandon(self) -> None:
-        """Cancel every call still unsettled, once the loop has ended without `aclose` (torn down outside unsync)."""
+    def abandon(self) -> list[Unfuture[Any]]:
+        """Once the loop has ended without `aclose` (torn down outside unsync): cancel the calls that
+        had started, and return the unsettled ones that never did."""
         ...
 
     @property

@@ -156,9 +156,9 @@ class Spawner(Producer):
         self._accepting = False
         self._closing.set()
 
-    def abandon(self) -> None:
+    def abandon(self) -> list[Unfuture[Any]]:
         # Nothing is left: trio cancels every task of a run that ends, and each call settles as cancelled.
-        pass
+        return []
 
 
 class Runner:
