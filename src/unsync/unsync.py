@@ -1,6 +1,6 @@
 """unsync 1.4.0's module path: ``from unsync.unsync import unsync, Unfuture`` keeps working.
 
-Everything here is the package's own objects; new code imports them from
+The names here are the package's own objects; new code imports them from
 ``unsync`` directly.
 """
 
