@@ -21,7 +21,8 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._future import Unfuture, install_continuation_runner
+from ._compat import adopt, step_with_value_hint
+from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, RunsIn
 from ._processes import ProcessWorkers, run_in_process
 from ._workers import ThreadWorkers, run_in_thread
@@ -272,12 +273,25 @@ class Unsync:
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
         return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
 
+    def __instancecheck__(self, instance: object) -> bool:
+        # 1.4.0's `unsync` was a class, so programs test `isinstance(fn, unsync)`;
+        # isinstance() looks this method up on the type of its second argument.
+        return isinstance(instance, (UnsyncFunction, BoundUnsyncFunction))
+
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
     @property
     def loop(self) -> Any:
         """The ambient asyncio event loop (started if needed); an error under trio."""
         return ambient_loop.asyncio_loop
+
+    @loop.setter
+    def loop(self, loop: object) -> None:
+        raise TypeError(
+            "unsync.loop cannot be assigned: unsync starts and owns its event loop. To choose the loop, call "
+            "unsync.use_backend('asyncio', loop_factory=...) before the first call, or set an asyncio event-loop "
+            "policy whose new_event_loop() makes it"
+        )
 
     @property
     def thread(self) -> Any:
@@ -395,12 +409,14 @@ def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
 
 def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], into: Unfuture[Any]) -> None:
     """Call ``continuation(source)`` the way ``@unsync`` would run it, settling ``into``."""
+    step = step_with_value_hint(source, into)  # for continuations written for unsync 1.4.0
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
-        continuation._call_into(into, source)
+        continuation._call_into(step, source)
     else:
-        runner_for(continuation)(continuation, (source,), {}, into)
+        runner_for(continuation)(continuation, (source,), {}, step)
 
 
 install_continuation_runner(run_continuation)
+set_source_adapter(adopt)
 
 unsync = Unsync()

@@ -558,6 +558,17 @@ class Unfuture(Generic[T]):
         finally:
             del self  # as in result(): an exception raised here keeps this frame
 
+    @property
+    def future(self) -> concurrent.futures.Future[T]:
+        """Deprecated: unsync 1.4.0's way to cancel or watch the work; use the Unfuture itself.
+
+        A `concurrent.futures.Future` whose ``cancel()``, ``result()`` and
+        callbacks behave as this Unfuture's, with a `DeprecationWarning`.
+        """
+        from ._compat import future_view  # the 1.4.0 compatibility layer, which imports the ambient loop
+
+        return future_view(self)
+
     # -- continuations -------------------------------------------------------------
 
     @overload

@@ -92,6 +92,11 @@ class TaskSpawner(Protocol):
         """The task that runs ``future``'s call now, if any; any thread may ask (the deadlock check does)."""
         ...
 
+    def abandon(self) -> list[Unfuture[Any]]:
+        """Once the loop has ended without `aclose` (torn down outside unsync): cancel the calls that
+        had started, and return the unsettled ones that never did."""
+        ...
+
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio event loop it runs on; `RuntimeError` if it is not asyncio."""

@@ -213,6 +213,18 @@ class Spawner(Producer):
             self._loop.remove_reader(self._watched_fd)
         self._closed.set()
 
+    def abandon(self) -> list[Unfuture[Any]]:
+        # The loop's teardown cancelled some tasks before their first step and
+        # dropped those made after it began: nothing else would settle them.
+        never_started = []
+        for future in self._tasks.values():
+            if future.running():
+                set_cancelled(future)
+            else:
+                never_started.append(future)
+        self._tasks.clear()
+        return never_started
+
 
 def loop_runs_here() -> bool:
     """True if an asyncio loop runs in this thread."""
