@@ -1,0 +1,166 @@
+"""Async context managers entered from sync code (``with``) or from any event loop (``async with``).
+
+`UnsyncContext` runs the wrapped manager's ``__aenter__`` and ``__aexit__`` in
+ONE task on the ambient loop, as anyio's
+``BlockingPortal.wrap_async_context_manager`` does: a manager that opens a
+task group or a cancel scope must leave it in the task that entered it.
+The task enters the manager, hands the value over through an `Unfuture`,
+waits (on another Unfuture) for the body's outcome, and passes the body's
+exception to ``__aexit__``, whose answer (suppress or not) travels back the
+same way.  Unfutures block in sync code and await on any loop, so the same
+object serves ``with`` in any thread and ``async with`` on asyncio or trio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ._anyio_portal import ambient_loop
+from ._future import Unfuture
+
+__all__ = ["UnsyncContext"]
+
+T = TypeVar("T")
+
+
+class Session:
+    """One use of a manager: the hand-overs between its task and the code in the ``with`` block."""
+
+    __slots__ = ("body_outcome", "entered", "exited")
+
+    def __init__(self) -> None:
+        self.entered: Unfuture[Any] = Unfuture()
+        # The body's exception (or None), sent when the block ends.
+        self.body_outcome: Unfuture[BaseException | None] = Unfuture()
+        self.exited: Unfuture[bool] = Unfuture()
+
+    def abandon(self, task: Unfuture[None]) -> None:
+        """The task never ran (the ambient loop stopped first): nobody will enter or exit."""
+        if task.cancelled():
+            self.entered.cancel()
+            self.exited.cancel()
+
+
+def settle(future: Unfuture[Any], value: Any = None, error: BaseException | None = None) -> bool:
+    """Complete ``future``; False if it was cancelled first (whoever waited has given up)."""
+    try:
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+    except asyncio.InvalidStateError:
+        return False
+    return True
+
+
+async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> None:
+    """Enter ``manager``, wait for the body to end, and exit it, all in this one task.
+
+    Every outcome goes to the code in the block through the session, so the
+    task itself always ends quietly.
+    """
+    try:
+        value = await manager.__aenter__()
+    except BaseException as exc:
+        settle(session.entered, error=exc)
+        return
+    if not settle(session.entered, value):
+        # The code entering was cancelled or interrupted meanwhile: nobody
+        # will run a body, so exit at once.
+        with contextlib.suppress(BaseException):
+            await manager.__aexit__(None, None, None)
+        return
+    del value
+    try:
+        error = await session.body_outcome
+    except BaseException as stopping:  # the ambient loop is stopping under the block
+        error = stopping
+    try:
+        if error is None:
+            suppress = await manager.__aexit__(None, None, None)
+        else:
+            suppress = await manager.__aexit__(type(error), error, error.__traceback__)
+    except BaseException as exc:
+        settle(session.exited, error=exc)
+    else:
+        settle(session.exited, bool(suppress))
+    finally:
+        del error
+
+
+class UnsyncContext(Generic[T]):
+    """An async context manager usable in ``with`` from sync code and in ``async with`` on any loop.
+
+    Its ``__aenter__`` and ``__aexit__`` run on the ambient loop, in one
+    task; an exception in the block reaches ``__aexit__``, which may
+    suppress it as usual.  Made by `unsync.context`, or by ``with`` on the
+    Unfuture of an ``@unsync`` call that returns an async context manager.
+    Each is used once, like the manager it wraps.
+    """
+
+    __slots__ = ("_manager", "_session")
+
+    def __init__(self, manager: AbstractAsyncContextManager[T]) -> None:
+        if not (callable(getattr(manager, "__aenter__", None)) and callable(getattr(manager, "__aexit__", None))):
+            raise TypeError(
+                f"unsync.context() needs an async context manager (with __aenter__ and __aexit__), not {manager!r}"
+            )
+        self._manager = manager
+        self._session: Session | None = None
+
+    def _start(self) -> Session:
+        if self._session is not None:
+            raise RuntimeError(f"{self!r} was already entered; wrap a new async context manager for each use")
+        session = self._session = Session()
+        ambient_loop.submit(hold, (self._manager, session), {}).add_done_callback(session.abandon)
+        return session
+
+    def _body_ended(self, error: BaseException | None) -> Unfuture[bool]:
+        session = self._session
+        if session is None or not session.entered.done():
+            raise RuntimeError(f"{self!r} was not entered")
+        session.body_outcome.set_result(error)
+        return session.exited
+
+    # -- sync ------------------------------------------------------------------
+
+    def __enter__(self) -> T:
+        entered = self._start().entered
+        try:
+            return entered.result()  # type: ignore[no-any-return]
+        except BaseException:
+            entered.cancel()  # interrupted while entering: the task exits the manager once entered
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return self._body_ended(exc).result()
+
+    # -- async -------------------------------------------------------------------
+
+    async def __aenter__(self) -> T:
+        entered = self._start().entered
+        try:
+            return await entered  # type: ignore[no-any-return]
+        except BaseException:
+            entered.cancel()
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        exited = self._body_ended(exc)
+        # Awaited through another Unfuture: cancelling this task must not
+        # cancel `exited`, and the exit goes on to its end on the ambient loop.
+        waiter: Unfuture[None] = Unfuture()
+        exited.add_done_callback(lambda _: settle(waiter))
+        await waiter
+        return exited.result()
+
+    def __repr__(self) -> str:
+        return f"<UnsyncContext of {self._manager!r}>"

@@ -1,0 +1,565 @@
+"""Streams: generators decorated with ``@unsync``, consumed from sync or async code.
+
+A call to an ``@unsync`` generator function returns an `UnsyncStream`: a plain
+iterator in sync code (any thread) and an async iterator on any event loop.
+
+Design.  Both sides meet in a `Feed`: a small lock-protected record holding
+the read-ahead buffer, the one consumer waiting for an item (as an
+`Unfuture`), and whether the producer is idle.  Handing items over through
+Unfutures is what makes "any thread, any loop" work on the consumer side
+for free: an Unfuture blocks in sync code and is awaitable from asyncio and
+trio alike.  When the buffer holds an item, the consumer takes it under the
+lock without making an Unfuture at all.
+
+* An async generator is driven by ONE task on the ambient loop for its whole
+  life (started through ``ambient_loop.submit``).  Its cancel scopes, task
+  groups and contextvars stay in one task, as they must; a task per item
+  would break every generator that opens a task group or a timeout across
+  a ``yield``.  When the buffer is full the task parks on an Unfuture that
+  the consumer completes from whichever thread it runs in.
+* A blocking generator is stepped in the worker pool, one run per burst of
+  demand: a run produces items while the consumer wants them (or the
+  buffer has room) and returns its worker to the pool when the buffer is
+  full.  So a generator holds a worker only while it computes (or blocks
+  in ``next()``), never while it is paused, and a thousand open streams
+  need no thread each.  Consecutive runs may land on different threads.
+
+The generator only runs as far as the consumer has asked plus ``read_ahead``
+items.  It is always closed where it runs (on the ambient loop or in a
+worker): after it ends, when the consumer closes the stream, when the
+consumer is cancelled or interrupted while waiting, and when the stream is
+garbage-collected (its ``__del__`` only asks for the close, which never
+blocks).  Items are handed over as they are; an exception raised in the
+generator is handed over as an exception object, so it is raised at the
+consumer's ``next()``/``__anext__()`` with the generator's frames in its
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import inspect
+import threading
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Generator
+from types import TracebackType
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+
+import anyio
+
+from ._anyio_portal import ambient_loop
+from ._future import Unfuture
+
+__all__ = ["StreamFunction", "UnsyncStream", "check_read_ahead", "generator_kind", "stream_runner"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+P = ParamSpec("P")
+P2 = ParamSpec("P2")
+S = TypeVar("S")
+
+DEFAULT_READ_AHEAD = 1
+
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]]
+
+
+class Step:
+    """What the producer does next: send ``value`` into the generator, throw ``error`` into it, or close it."""
+
+    __slots__ = ("close", "error", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None, *, close: bool = False) -> None:
+        self.value = value
+        self.error = error
+        self.close = close
+
+
+NEXT = Step()
+CLOSE = Step(close=True)
+
+
+class Failure:
+    """The generator raised ``error``: handed to the consumer in place of an item."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class End:
+    """The generator is exhausted (one instance, `END`)."""
+
+    __slots__ = ()
+
+
+END = End()
+
+
+def hand_over(waiter: Unfuture[Any], outcome: object) -> None:
+    """Complete ``waiter``, unless whoever waited for it was cancelled (and so gave up waiting)."""
+    with contextlib.suppress(asyncio.InvalidStateError):
+        waiter.set_result(outcome)
+
+
+class Feed:
+    """What a stream's consumer and producer share; every field is guarded by ``lock``.
+
+    The producer asks `want` what to do, and reports with `deliver` and
+    `finish`; the consumer calls `request` and `close`.  `resume` wakes an
+    idle producer and is called outside the lock, exactly once per idle
+    period.
+    """
+
+    def __init__(self, name: str, read_ahead: int, *, idle: bool) -> None:
+        self.name = name
+        self.read_ahead = read_ahead
+        self.lock = threading.Lock()
+        self.buffer: deque[object] = deque()
+        self.consumer: Unfuture[object] | None = None
+        self.command = NEXT  # what the waiting consumer asked for
+        self.idle = idle
+        self.exhausted = False  # the generator has ended or failed: nothing more will come
+        self.closing = False  # the consumer closed the stream
+        # Settled once the generator is closed and its cleanup has run;
+        # fails with what its cleanup raised, if anything.
+        self.stopped: Unfuture[None] = Unfuture()
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    # -- the consumer's side ----------------------------------------------------
+
+    def request(self, command: Step) -> object:
+        """An item, `END` or a `Failure`, or an Unfuture of one to wait for."""
+        with self.lock:
+            if self.closing:
+                raise RuntimeError(f"{self.name}: the stream was closed; call the function again for a new stream")
+            if self.consumer is not None:
+                raise RuntimeError(
+                    f"{self.name}: another consumer is already waiting for the next item of this stream; "
+                    "a stream has one consumer at a time (start one stream per consumer)"
+                )
+            if self.buffer:
+                outcome = self.buffer.popleft()
+                wake = self.idle and not self.exhausted and len(self.buffer) < self.read_ahead
+            elif self.exhausted:
+                return END
+            else:
+                outcome = self.consumer = Unfuture()
+                self.command = command
+                wake = self.idle
+            if wake:
+                self.idle = False
+        if wake:
+            self.resume()
+        return outcome
+
+    def close(self) -> bool:
+        """Ask for the generator to be closed; return False if it already was asked."""
+        with self.lock:
+            if self.closing:
+                return False
+            self.closing = True
+            self.buffer.clear()
+            consumer, self.consumer = self.consumer, None
+            wake, self.idle = self.idle, False
+        if consumer is not None:  # waiting in another thread: it sees the end
+            hand_over(consumer, END)
+        if wake:
+            self.resume()
+        return True
+
+    # -- the producer's side ----------------------------------------------------
+
+    def want(self) -> Step | None:
+        """The next step, or None after marking the producer idle (then wait for `resume`)."""
+        with self.lock:
+            if self.closing or self.exhausted:
+                return CLOSE
+            if self.consumer is not None:
+                step, self.command = self.command, NEXT
+                return step
+            if len(self.buffer) < self.read_ahead:
+                return NEXT
+            self.idle = True
+            self.park()
+            return None
+
+    def park(self) -> None:
+        """Called under the lock as the producer becomes idle."""
+
+    def deliver(self, outcome: object) -> None:
+        with self.lock:
+            if outcome is END or isinstance(outcome, Failure):
+                self.exhausted = True
+            consumer, self.consumer = self.consumer, None
+            if consumer is None:
+                if not self.closing:
+                    self.buffer.append(outcome)
+                return
+        hand_over(consumer, outcome)
+
+    def finish(self, cleanup_error: BaseException | None) -> None:
+        """The generator is closed and its cleanup ran."""
+        with self.lock:
+            self.exhausted = True
+            consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            hand_over(consumer, END)
+        if cleanup_error is None:
+            self.stopped.set_result(None)
+        else:
+            self.stopped.set_exception(cleanup_error)
+
+
+class LoopFeed(Feed):
+    """The feed of an async generator, whose driver task parks on an Unfuture while idle."""
+
+    def __init__(self, name: str, read_ahead: int) -> None:
+        super().__init__(name, read_ahead, idle=False)
+        self.wakeup: Unfuture[None] = Unfuture()
+        # Set by close(): the driver then cancels the step it is running.
+        self.close_requested: Unfuture[None] = Unfuture()
+
+    def park(self) -> None:
+        self.wakeup = Unfuture()
+
+    def resume(self) -> None:
+        hand_over(self.wakeup, None)
+
+    def close(self) -> bool:
+        if not super().close():
+            return False
+        hand_over(self.close_requested, None)
+        return True
+
+    def abandon(self, driver: Unfuture[None]) -> None:
+        """The driver task never ran (the ambient loop stopped first): end the stream with an error."""
+        if driver.cancelled() and not self.stopped.done():
+            self.deliver(Failure(concurrent.futures.CancelledError(f"{self.name}: the ambient loop stopped")))
+            self.finish(None)
+
+
+async def drive_async_generator(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> None:
+    """Run ``generator`` on the ambient loop as far as ``feed`` asks, then close it there."""
+    cleanup_error: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as task_group:
+            # A close must not wait for the step in progress, which may be
+            # awaiting something that takes forever: it cancels the step.
+            task_group.start_soon(cancel_on_close, feed, task_group.cancel_scope)
+            await step_through(feed, generator)
+            task_group.cancel_scope.cancel()
+    finally:
+        # Shielded: the generator's `finally` may await, even when the loop is stopping.
+        with anyio.CancelScope(shield=True):
+            try:
+                await generator.aclose()
+            except BaseException as exc:
+                cleanup_error = exc
+        feed.finish(cleanup_error)
+
+
+async def cancel_on_close(feed: LoopFeed, scope: anyio.CancelScope) -> None:
+    await feed.close_requested
+    scope.cancel()
+
+
+async def step_through(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> None:
+    while (step := feed.want()) is not CLOSE:
+        if step is None:
+            await feed.wakeup
+            continue
+        try:
+            if step.error is not None:
+                item = await generator.athrow(step.error)
+            else:
+                item = await generator.asend(step.value)
+        except StopAsyncIteration:
+            feed.deliver(END)
+        except anyio.get_cancelled_exc_class():
+            # Closed by the consumer (then nobody sees this), or the ambient
+            # loop is stopping: the consumer gets an error, not a silent end.
+            feed.deliver(Failure(concurrent.futures.CancelledError(f"{feed.name}: the ambient loop stopped")))
+            raise
+        except BaseException as exc:
+            feed.deliver(Failure(exc))
+        else:
+            feed.deliver(item)
+        del step
+
+
+class ThreadFeed(Feed):
+    """The feed of a blocking generator, stepped in the worker pool while there is demand."""
+
+    def __init__(self, name: str, read_ahead: int, generator: Generator[Any, Any, Any], run_in_thread: Runner) -> None:
+        super().__init__(name, read_ahead, idle=True)
+        self.generator = generator
+        self.run_in_thread = run_in_thread
+        # Every run steps the generator in the context of the call that made the stream.
+        self.context = contextvars.copy_context()
+
+    def resume(self) -> None:
+        try:
+            self.run_in_thread(self.context.run, (self.run_steps,), {})
+        except BaseException as exc:  # e.g. the pool was shut down
+            self.deliver(Failure(exc))
+            self.finish(None)
+
+    def run_steps(self) -> None:
+        generator = self.generator
+        while (step := self.want()) is not None:
+            if step is CLOSE:
+                try:
+                    generator.close()
+                except BaseException as exc:
+                    self.finish(exc)
+                else:
+                    self.finish(None)
+                return
+            try:
+                item = generator.throw(step.error) if step.error is not None else generator.send(step.value)
+            except StopIteration:
+                self.deliver(END)
+            except BaseException as exc:
+                self.deliver(Failure(exc))
+            else:
+                self.deliver(item)
+            del step
+
+
+class StreamFunction(Protocol[P, T_co]):
+    """What ``@unsync`` makes of a generator function, for type checkers: each call returns an `UnsyncStream`.
+
+    At run time it is an `UnsyncFunction` like any other decorated callable.
+    """
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> UnsyncStream[T_co]: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamFunction[P, T_co]: ...
+    @overload
+    def __get__(
+        self: StreamFunction[Concatenate[S, P2], T_co], instance: S, owner: type[Any] | None = None
+    ) -> StreamFunction[P2, T_co]: ...
+
+
+class UnsyncStream(Generic[T_co]):
+    """The items of one call to an ``@unsync`` generator function.
+
+    Iterate it with ``for`` in sync code (any thread) or ``async for`` on
+    any event loop; the generator runs on the ambient loop (``async def``)
+    or in worker threads (plain ``def``), at most ``read_ahead`` items
+    ahead of the consumer:
+
+        >>> from unsync import unsync
+        >>> @unsync
+        ... async def countdown(n: int):
+        ...     while n:
+        ...         yield n
+        ...         n -= 1
+        >>> list(countdown(3))
+        [3, 2, 1]
+
+    ``with`` / ``async with`` close it on exit; so do `close` and `aclose`,
+    garbage collection, and the cancellation (or Ctrl-C) of a consumer
+    waiting for an item.  Closing runs the generator's ``finally`` where
+    the generator runs.
+    """
+
+    __slots__ = ("__weakref__", "_feed")
+
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
+
+    # -- sync ------------------------------------------------------------------
+
+    def __iter__(self) -> UnsyncStream[T_co]:
+        return self
+
+    def __next__(self) -> T_co:
+        return self._wait(NEXT)
+
+    def send(self, value: Any) -> T_co:
+        """Send ``value`` into the generator (as ``generator.send``); return its next item."""
+        return self._wait(self._direct(Step(value), "send"))
+
+    def throw(self, error: BaseException) -> T_co:
+        """Raise ``error`` inside the generator at its ``yield``; return its next item."""
+        return self._wait(self._direct(Step(error=_check_error(error)), "throw"))
+
+    def close(self) -> None:
+        """Close the generator and wait until its cleanup has run; raise what the cleanup raised."""
+        if self._feed.close():
+            self._feed.stopped.result()
+        else:
+            self._feed.stopped.exception()
+
+    def __enter__(self) -> UnsyncStream[T_co]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- async -------------------------------------------------------------------
+
+    def __aiter__(self) -> UnsyncStream[T_co]:
+        return self
+
+    async def __anext__(self) -> T_co:
+        return await self._await(NEXT)
+
+    async def asend(self, value: Any) -> T_co:
+        """Send ``value`` into the generator (as ``agen.asend``); return its next item."""
+        return await self._await(self._direct(Step(value), "asend"))
+
+    async def athrow(self, error: BaseException) -> T_co:
+        """Raise ``error`` inside the generator at its ``yield``; return its next item."""
+        return await self._await(self._direct(Step(error=_check_error(error)), "athrow"))
+
+    async def aclose(self) -> None:
+        """Close the generator and wait until its cleanup has run; raise what the cleanup raised."""
+        initiated = self._feed.close()
+        with anyio.CancelScope(shield=True):
+            error = await _outcome_of(self._feed.stopped)
+        if initiated and error is not None:
+            raise error
+
+    async def __aenter__(self) -> UnsyncStream[T_co]:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- shared --------------------------------------------------------------------
+
+    def _direct(self, step: Step, method: str) -> Step:
+        if step.value is None and step.error is None:
+            return NEXT
+        if self._feed.read_ahead:
+            raise RuntimeError(
+                f"{self._feed.name}: {method}() needs a stream without read-ahead (the generator has already "
+                "run past the item you are answering): decorate it with @unsync(read_ahead=0)"
+            )
+        return step
+
+    def _wait(self, command: Step) -> T_co:
+        outcome = self._feed.request(command)
+        if isinstance(outcome, Unfuture):
+            try:
+                outcome = outcome.result()
+            except BaseException:
+                # Interrupted (Ctrl-C) or refused while waiting: the stream ends
+                # here, and its cleanup runs before the interruption goes on
+                # (a second Ctrl-C stops that wait too).
+                self._feed.close()
+                with contextlib.suppress(Exception):
+                    self._feed.stopped.exception()
+                raise
+        if isinstance(outcome, End):
+            raise StopIteration
+        return self._unpack(outcome)
+
+    async def _await(self, command: Step) -> T_co:
+        outcome = self._feed.request(command)
+        if isinstance(outcome, Unfuture):
+            try:
+                outcome = await outcome
+            except BaseException:
+                # The consuming task was cancelled: stop the generator and let
+                # its cleanup finish before the cancellation goes on.
+                self._feed.close()
+                with anyio.CancelScope(shield=True):
+                    await _outcome_of(self._feed.stopped)
+                raise
+        if isinstance(outcome, End):
+            raise StopAsyncIteration
+        return self._unpack(outcome)
+
+    @staticmethod
+    def _unpack(outcome: object) -> T_co:
+        if isinstance(outcome, Failure):
+            error = outcome.error
+            try:
+                raise error
+            finally:
+                del error, outcome
+        return outcome  # type: ignore[return-value]  # any other outcome is an item the generator yielded
+
+    def __del__(self) -> None:
+        feed = getattr(self, "_feed", None)
+        if feed is not None:
+            feed.close()
+
+    def __repr__(self) -> str:
+        return f"<UnsyncStream of {self._feed.name}>"
+
+
+async def _outcome_of(future: Unfuture[Any]) -> BaseException | None:
+    """Wait for ``future`` without raising its exception; return the exception."""
+    try:
+        await future
+    except BaseException as exc:
+        return exc
+    return None
+
+
+def _check_error(error: object) -> BaseException:
+    if isinstance(error, type) and issubclass(error, BaseException):
+        return error()
+    if not isinstance(error, BaseException):
+        raise TypeError(f"throw() needs an exception instance or class, not {error!r}")
+    return error
+
+
+def check_read_ahead(read_ahead: object) -> int:
+    """``read_ahead`` if it is a valid option value; a clear error otherwise."""
+    if not isinstance(read_ahead, int) or isinstance(read_ahead, bool) or read_ahead < 0:
+        raise TypeError(
+            "read_ahead must be a whole number of items, 0 or more "
+            f"(0: the generator runs only when asked), not {read_ahead!r}"
+        )
+    return read_ahead
+
+
+def generator_kind(fn: Callable[..., Any]) -> str | None:
+    """ "async" for an async generator function, "blocking" for a generator function, else None."""
+    if inspect.isasyncgenfunction(fn):
+        return "async"
+    if inspect.isgeneratorfunction(fn):
+        return "blocking"
+    return None
+
+
+def stream_runner(kind: str, read_ahead: int, run_in_thread: Runner) -> Runner:
+    """How calls to a generator function of ``kind`` ("async" or "blocking") make their stream."""
+
+    def start_async_stream(
+        fn: Callable[..., AsyncGenerator[Any, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> UnsyncStream[Any]:
+        generator = fn(*args, **kwargs)  # runs none of its body: bad arguments fail here, at the call
+        feed = LoopFeed(_name_of(fn), read_ahead)
+        ambient_loop.submit(drive_async_generator, (feed, generator), {}).add_done_callback(feed.abandon)
+        return UnsyncStream(feed)
+
+    def start_blocking_stream(
+        fn: Callable[..., Generator[Any, Any, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> UnsyncStream[Any]:
+        feed = ThreadFeed(_name_of(fn), read_ahead, fn(*args, **kwargs), run_in_thread)
+        if read_ahead:
+            with feed.lock:
+                feed.idle = False
+            feed.resume()
+        return UnsyncStream(feed)
+
+    return start_async_stream if kind == "async" else start_blocking_stream  # type: ignore[return-value]
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
