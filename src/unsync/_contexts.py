@@ -19,6 +19,8 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+import anyio
+
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture
 
@@ -155,11 +157,14 @@ class UnsyncContext(Generic[T]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         exited = self._body_ended(exc)
-        # Awaited through another Unfuture: cancelling this task must not
-        # cancel `exited`, and the exit goes on to its end on the ambient loop.
+        # Shielded, as a cleanup: the block ends once the manager has exited,
+        # even in a cancelled task.  Awaited through another Unfuture, so that
+        # a cancellation that gets through (asyncio's task.cancel()) leaves
+        # the exit going on to its end on the ambient loop.
         waiter: Unfuture[None] = Unfuture()
         exited.add_done_callback(lambda _: settle(waiter))
-        await waiter
+        with anyio.CancelScope(shield=True):
+            await waiter
         return exited.result()
 
     def __repr__(self) -> str:
