@@ -71,7 +71,7 @@ with unsync_module.context(connect("db")) as connection:
     assert_type(connection, bytes)
 
 tail(1)  # type: ignore[arg-type]
-unsync_module.context(read_rows("a.csv"))  # type: ignore[arg-type]
+unsync_module.context(42)  # type: ignore[arg-type]
 
 
 async def inside_a_coroutine() -> None:
