@@ -13,7 +13,6 @@ object serves ``with`` in any thread and ``async with`` on asyncio or trio.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -22,7 +21,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from ._anyio_portal import ambient_loop
-from ._future import Unfuture
+from ._future import Unfuture, set_outcome
 
 __all__ = ["UnsyncContext"]
 
@@ -47,18 +46,6 @@ class Session:
             self.exited.cancel()
 
 
-def settle(future: Unfuture[Any], value: Any = None, error: BaseException | None = None) -> bool:
-    """Complete ``future``; False if it was cancelled first (whoever waited has given up)."""
-    try:
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
-    except asyncio.InvalidStateError:
-        return False
-    return True
-
-
 async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> None:
     """Enter ``manager``, wait for the body to end, and exit it, all in this one task.
 
@@ -68,9 +55,9 @@ async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> N
     try:
         value = await manager.__aenter__()
     except BaseException as exc:
-        settle(session.entered, error=exc)
+        set_outcome(session.entered, None, exc)
         return
-    if not settle(session.entered, value):
+    if not set_outcome(session.entered, value, None):
         # The code entering was cancelled or interrupted meanwhile: nobody
         # will run a body, so exit at once.
         with contextlib.suppress(BaseException):
@@ -87,9 +74,9 @@ async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> N
         else:
             suppress = await manager.__aexit__(type(error), error, error.__traceback__)
     except BaseException as exc:
-        settle(session.exited, error=exc)
+        set_outcome(session.exited, None, exc)
     else:
-        settle(session.exited, bool(suppress))
+        set_outcome(session.exited, bool(suppress), None)
     finally:
         del error
 
@@ -162,7 +149,7 @@ class UnsyncContext(Generic[T]):
         # a cancellation that gets through (asyncio's task.cancel()) leaves
         # the exit going on to its end on the ambient loop.
         waiter: Unfuture[None] = Unfuture()
-        exited.add_done_callback(lambda _: settle(waiter))
+        exited.add_done_callback(lambda _: set_outcome(waiter, None, None))
         with anyio.CancelScope(shield=True):
             await waiter
         return exited.result()

@@ -37,7 +37,6 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
@@ -51,7 +50,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, over
 import anyio
 
 from ._anyio_portal import ambient_loop
-from ._future import Unfuture
+from ._future import Unfuture, set_outcome
 
 __all__ = ["StreamFunction", "UnsyncStream", "check_read_ahead", "generator_kind", "stream_runner"]
 
@@ -63,7 +62,9 @@ S = TypeVar("S")
 
 DEFAULT_READ_AHEAD = 1
 
-Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]]
+# runner(fn, args, kwargs, into), as in _decorator: for a stream, ``into`` (a continuation's
+# Unfuture) gets the stream as its value.
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Any]
 
 
 class Step:
@@ -97,12 +98,6 @@ class End:
 
 
 END = End()
-
-
-def hand_over(waiter: Unfuture[Any], outcome: object) -> None:
-    """Complete ``waiter``, unless whoever waited for it was cancelled (and so gave up waiting)."""
-    with contextlib.suppress(asyncio.InvalidStateError):
-        waiter.set_result(outcome)
 
 
 class Feed:
@@ -168,7 +163,7 @@ class Feed:
             consumer, self.consumer = self.consumer, None
             wake, self.idle = self.idle, False
         if consumer is not None:  # waiting in another thread: it sees the end
-            hand_over(consumer, END)
+            set_outcome(consumer, END, None)
         if wake:
             self.resume()
         return True
@@ -201,7 +196,7 @@ class Feed:
                 if not self.closing:
                     self.buffer.append(outcome)
                 return
-        hand_over(consumer, outcome)
+        set_outcome(consumer, outcome, None)
 
     def finish(self, cleanup_error: BaseException | None) -> None:
         """The generator is closed and its cleanup ran."""
@@ -209,11 +204,8 @@ class Feed:
             self.exhausted = True
             consumer, self.consumer = self.consumer, None
         if consumer is not None:
-            hand_over(consumer, END)
-        if cleanup_error is None:
-            self.stopped.set_result(None)
-        else:
-            self.stopped.set_exception(cleanup_error)
+            set_outcome(consumer, END, None)
+        set_outcome(self.stopped, None, cleanup_error)
 
 
 class LoopFeed(Feed):
@@ -229,12 +221,12 @@ class LoopFeed(Feed):
         self.wakeup = Unfuture()
 
     def resume(self) -> None:
-        hand_over(self.wakeup, None)
+        set_outcome(self.wakeup, None, None)
 
     def close(self) -> bool:
         if not super().close():
             return False
-        hand_over(self.close_requested, None)
+        set_outcome(self.close_requested, None, None)
         return True
 
     def abandon(self, driver: Unfuture[None]) -> None:
@@ -305,7 +297,7 @@ class ThreadFeed(Feed):
 
     def resume(self) -> None:
         try:
-            self.run_in_thread(self.context.run, (self.run_steps,), {})
+            self.run_in_thread(self.context.run, (self.run_steps,), {}, None)
         except BaseException as exc:  # e.g. the pool was shut down
             self.deliver(Failure(exc))
             self.finish(None)
@@ -542,23 +534,33 @@ def stream_runner(kind: str, read_ahead: int, run_in_thread: Runner) -> Runner:
 
     def start_async_stream(
         fn: Callable[..., AsyncGenerator[Any, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> UnsyncStream[Any]:
+    ) -> Feed:
         generator = fn(*args, **kwargs)  # runs none of its body: bad arguments fail here, at the call
         feed = LoopFeed(_name_of(fn), read_ahead)
         ambient_loop.submit(drive_async_generator, (feed, generator), {}).add_done_callback(feed.abandon)
-        return UnsyncStream(feed)
+        return feed
 
     def start_blocking_stream(
         fn: Callable[..., Generator[Any, Any, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> UnsyncStream[Any]:
+    ) -> Feed:
         feed = ThreadFeed(_name_of(fn), read_ahead, fn(*args, **kwargs), run_in_thread)
         if read_ahead:
             with feed.lock:
                 feed.idle = False
             feed.resume()
-        return UnsyncStream(feed)
+        return feed
 
-    return start_async_stream if kind == "async" else start_blocking_stream  # type: ignore[return-value]
+    start = start_async_stream if kind == "async" else start_blocking_stream
+
+    def run(
+        fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], into: Unfuture[Any] | None
+    ) -> UnsyncStream[Any]:
+        stream: UnsyncStream[Any] = UnsyncStream(start(fn, args, kwargs))
+        if into is not None:
+            set_outcome(into, stream, None)
+        return stream
+
+    return run
 
 
 def _name_of(fn: Callable[..., Any]) -> str:
