@@ -14,18 +14,24 @@ object serves ``with`` in any thread and ``async with`` on asyncio or trio.
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import anyio
 
 from ._anyio_portal import ambient_loop
-from ._future import Unfuture, set_outcome
+from ._future import Unfuture, set_context_hook, set_outcome
 
-__all__ = ["UnsyncContext"]
+__all__ = ["ContextFunction", "UnsyncContext", "context_runner", "is_async_context_manager_function"]
 
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+P = ParamSpec("P")
+P2 = ParamSpec("P2")
+S = TypeVar("S")
 
 
 class Session:
@@ -81,7 +87,7 @@ async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> N
         del error
 
 
-class UnsyncContext(Generic[T]):
+class UnsyncContext(Generic[T_co]):
     """An async context manager usable in ``with`` from sync code and in ``async with`` on any loop.
 
     Its ``__aenter__`` and ``__aexit__`` run on the ambient loop, in one
@@ -89,11 +95,24 @@ class UnsyncContext(Generic[T]):
     suppress it as usual.  Made by `unsync.context`, or by ``with`` on the
     Unfuture of an ``@unsync`` call that returns an async context manager.
     Each is used once, like the manager it wraps.
+
+        >>> import contextlib, unsync
+        >>> @unsync.unsync
+        ... @contextlib.asynccontextmanager
+        ... async def transaction(name: str):
+        ...     print("begin", name)
+        ...     yield name
+        ...     print("commit", name)
+        >>> with transaction("t1") as name:
+        ...     print("inside", name)
+        begin t1
+        inside t1
+        commit t1
     """
 
     __slots__ = ("_manager", "_session")
 
-    def __init__(self, manager: AbstractAsyncContextManager[T]) -> None:
+    def __init__(self, manager: AbstractAsyncContextManager[T_co]) -> None:
         if not (callable(getattr(manager, "__aenter__", None)) and callable(getattr(manager, "__aexit__", None))):
             raise TypeError(
                 f"unsync.context() needs an async context manager (with __aenter__ and __aexit__), not {manager!r}"
@@ -117,7 +136,7 @@ class UnsyncContext(Generic[T]):
 
     # -- sync ------------------------------------------------------------------
 
-    def __enter__(self) -> T:
+    def __enter__(self) -> T_co:
         entered = self._start().entered
         try:
             return entered.result()  # type: ignore[no-any-return]
@@ -132,7 +151,7 @@ class UnsyncContext(Generic[T]):
 
     # -- async -------------------------------------------------------------------
 
-    async def __aenter__(self) -> T:
+    async def __aenter__(self) -> T_co:
         entered = self._start().entered
         try:
             return await entered  # type: ignore[no-any-return]
@@ -156,3 +175,103 @@ class UnsyncContext(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<UnsyncContext of {self._manager!r}>"
+
+
+class UnfutureContext:
+    """``with`` / ``async with`` on an Unfuture whose value is an async context manager.
+
+    The Unfuture is waited for (blocking, or awaited), then its value is
+    entered through an `UnsyncContext`, kept here for the exit.
+    """
+
+    __slots__ = ("_context", "_future", "_lock")
+
+    def __init__(self, future: Unfuture[Any]) -> None:
+        self._future = future
+        self._context: UnsyncContext[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _wrap(self, manager: Any) -> UnsyncContext[Any]:
+        with self._lock:
+            if self._context is not None:
+                raise RuntimeError(f"{self._future!r} was already entered: its context manager is used once")
+            self._context = UnsyncContext(manager)
+            return self._context
+
+    def _entered(self) -> UnsyncContext[Any]:
+        if self._context is None:
+            raise RuntimeError(f"{self._future!r} was not entered")
+        return self._context
+
+    def __enter__(self) -> Any:
+        return self._wrap(self._future.result()).__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return self._entered().__exit__(*exc_info)
+
+    async def __aenter__(self) -> Any:
+        return await self._wrap(await self._future).__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        return await self._entered().__aexit__(*exc_info)
+
+
+_contexts_of_unfutures: weakref.WeakKeyDictionary[Unfuture[Any], UnfutureContext] = weakref.WeakKeyDictionary()
+_contexts_lock = threading.Lock()
+
+
+def context_of(future: Unfuture[Any]) -> UnfutureContext:
+    """The one `UnfutureContext` of ``future`` (the context hook of `Unfuture`)."""
+    with _contexts_lock:
+        found = _contexts_of_unfutures.get(future)
+        if found is None:
+            found = _contexts_of_unfutures[future] = UnfutureContext(future)
+        return found
+
+
+set_context_hook(context_of)
+
+
+async def _probe() -> AsyncIterator[None]:
+    yield
+
+
+# Every function that contextlib.asynccontextmanager makes runs the same code
+# object (its inner helper): comparing it is how a decorated function is
+# recognised, without reading anything private.
+ASYNCCONTEXTMANAGER_CODE = contextlib.asynccontextmanager(_probe).__code__
+
+
+def is_async_context_manager_function(fn: Callable[..., Any]) -> bool:
+    """True for a function made by `contextlib.asynccontextmanager`."""
+    return getattr(fn, "__code__", None) is ASYNCCONTEXTMANAGER_CODE
+
+
+def context_runner(
+    fn: Callable[..., AbstractAsyncContextManager[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    into: Unfuture[Any] | None,
+) -> UnsyncContext[Any]:
+    """How a call to an ``asynccontextmanager`` function runs: its manager, made here, wrapped."""
+    # Making the manager only calls the generator function, which runs none of its body.
+    context: UnsyncContext[Any] = UnsyncContext(fn(*args, **kwargs))
+    if into is not None:
+        set_outcome(into, context, None)
+    return context
+
+
+class ContextFunction(Protocol[P, T_co]):
+    """What ``@unsync`` makes of an ``asynccontextmanager`` function, for type checkers.
+
+    Each call returns an `UnsyncContext`; at run time it is an `UnsyncFunction`.
+    """
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> UnsyncContext[T_co]: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> ContextFunction[P, T_co]: ...
+    @overload
+    def __get__(
+        self: ContextFunction[Concatenate[S, P2], T_co], instance: S, owner: type[Any] | None = None
+    ) -> ContextFunction[P2, T_co]: ...

@@ -22,7 +22,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._contexts import UnsyncContext
+from ._contexts import ContextFunction, UnsyncContext, context_runner, is_async_context_manager_function
 from ._future import Unfuture, install_continuation_runner
 from ._limits import Limiter, run_limited
 from ._processes import ProcessWorkers, run_in_process
@@ -92,6 +92,8 @@ def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False, read_ahead: i
         raise TypeError(
             f"read_ahead applies to generator functions (their calls return streams), and {_name_of(fn)} is not one"
         )
+    if is_async_context_manager_function(fn) and not cpu_bound:
+        return context_runner  # type: ignore[return-value]  # its calls return an UnsyncContext
     if is_coroutine_callable(fn):
         if cpu_bound:
             raise TypeError(
@@ -262,6 +264,8 @@ class Unsync:
     def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> StreamFunction[P, T]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Iterator[T]], /) -> StreamFunction[P, T]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> ContextFunction[P, T]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload

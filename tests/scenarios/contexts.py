@@ -166,3 +166,69 @@ def test_cancelling_an_asyncio_task_in_the_body_still_exits_the_manager_before_t
 
     assert asyncio.run(main()) == 1
     assert isinstance(resource.exited_with[0], asyncio.CancelledError)
+
+
+# -- through the decorator ---------------------------------------------------------------
+
+
+@unsync.unsync
+@contextlib.asynccontextmanager
+async def session(log: list[str]) -> AsyncIterator[str]:
+    async with anyio.create_task_group():
+        log.append(f"entered in {threading.current_thread().name}")
+        yield "session"
+        log.append("exited")
+
+
+@unsync.unsync
+async def open_resource(resource: Resource) -> Resource:
+    await anyio.sleep(0)
+    return resource
+
+
+def test_an_unsync_asynccontextmanager_function_gives_a_context_for_with_and_async_with() -> None:
+    log: list[str] = []
+    manager = session(log)
+    assert isinstance(manager, unsync.UnsyncContext)
+    assert log == []  # nothing runs before the block is entered
+    with manager as value:
+        assert value == "session"
+
+    async def use() -> str:
+        async with session(log) as value:
+            return value
+
+    assert asyncio.run(use()) == "session"
+    assert trio.run(use) == "session"
+    assert log == ["entered in unsync-ambient-loop", "exited"] * 3
+
+
+def test_the_unfuture_of_a_coroutine_that_returns_a_manager_is_entered_with_with_and_async_with() -> None:
+    resource = Resource(suppress=True)
+    with open_resource(resource) as value:
+        assert value == "connection"
+        raise KeyError("suppressed by the manager")
+
+    async def use() -> str:
+        async with open_resource(resource) as value:
+            return value
+
+    assert asyncio.run(use()) == "connection"
+    assert trio.run(use) == "connection"
+    assert resource.threads == ["unsync-ambient-loop"] * 6
+    assert [type(exc) for exc in resource.exited_with] == [KeyError, type(None), type(None)]
+
+
+def test_the_unfuture_of_a_call_that_returns_no_manager_cannot_be_entered() -> None:
+    @unsync.unsync
+    async def number() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match="async context manager"), number():
+        pass
+
+
+def test_the_manager_of_an_unfuture_is_entered_once() -> None:
+    future = open_resource(Resource())
+    with future, pytest.raises(RuntimeError, match="already entered"), future:
+        pass

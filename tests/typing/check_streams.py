@@ -6,7 +6,8 @@ marks a use it must reject.
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
-from typing import assert_type
+from contextlib import AbstractAsyncContextManager
+from typing import Any, assert_type
 
 import unsync as unsync_module
 from unsync import UnsyncContext, UnsyncStream, unsync
@@ -44,6 +45,30 @@ async def connect(host: str) -> AsyncIterator[bytes]:
     yield host.encode()
 
 
+@unsync
+@contextlib.asynccontextmanager
+async def session(user: str) -> AsyncIterator[dict[str, str]]:
+    yield {"user": user}
+
+
+class Client:
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+@unsync
+async def open_client() -> Client:
+    return Client()
+
+
+@unsync
+async def open_connection(host: str) -> AbstractAsyncContextManager[bytes]:
+    return connect(host)
+
+
 class Service:
     @unsync
     async def events(self, topic: str) -> AsyncIterator[bytes]:
@@ -70,7 +95,17 @@ with read_rows("a.csv") as rows:
 with unsync_module.context(connect("db")) as connection:
     assert_type(connection, bytes)
 
+assert_type(session("ada"), UnsyncContext[dict[str, str]])
+with session("ada") as state:
+    assert_type(state, dict[str, str])
+with open_connection("db") as raw:  # an Unfuture of a manager spelled as one: precise
+    assert_type(raw, bytes)
+with open_client() as client:  # an Unfuture of another manager: Any
+    assert_type(client, Any)
+assert_type(open_client().result(), Client)
+
 tail(1)  # type: ignore[arg-type]
+session(1)  # type: ignore[arg-type]
 unsync_module.context(42)  # type: ignore[arg-type]
 
 
@@ -82,5 +117,15 @@ async def inside_a_coroutine() -> None:
     assert_type(await totals().asend(3), int)
     async with unsync_module.context(connect("db")) as connection:
         assert_type(connection, bytes)
+    async with session("ada") as state:
+        assert_type(state, dict[str, str])
+    async with open_connection("db") as raw:
+        assert_type(raw, bytes)
     async for _ in fetch(1):  # type: ignore[attr-defined]
         pass
+
+
+# `with` on the Unfuture of something that is not an async context manager:
+# pyright rejects it; mypy does not check self-types of overloads this far.
+with fetch(1):  # pyright: ignore[reportGeneralTypeIssues]
+    pass
