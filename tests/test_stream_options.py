@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -32,6 +33,15 @@ def test_cpu_bound_on_a_generator_function_says_what_to_do_instead(generator: An
 def test_read_ahead_must_be_a_whole_number_of_zero_or_more(bad: Any) -> None:
     with pytest.raises(TypeError, match=r"read_ahead must be a whole number of items, 0 or more"):
         unsync(read_ahead=bad)
+
+
+def test_cpu_bound_on_an_async_context_manager_function_is_an_error() -> None:
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[None]:
+        yield
+
+    with pytest.raises(TypeError, match=r"cpu_bound=True cannot apply to the async context manager function"):
+        unsync(cpu_bound=True)(session)
 
 
 def test_read_ahead_on_a_function_that_is_not_a_generator_is_an_error() -> None:

@@ -97,17 +97,17 @@ class UnsyncContext(Generic[T_co]):
     Each is used once, like the manager it wraps.
 
         >>> import contextlib, unsync
+        >>> log = []
         >>> @unsync.unsync
         ... @contextlib.asynccontextmanager
         ... async def transaction(name: str):
-        ...     print("begin", name)
+        ...     log.append("begin")
         ...     yield name
-        ...     print("commit", name)
+        ...     log.append("commit")
         >>> with transaction("t1") as name:
-        ...     print("inside", name)
-        begin t1
-        inside t1
-        commit t1
+        ...     log.append(f"inside {name}")
+        >>> log
+        ['begin', 'inside t1', 'commit']
     """
 
     __slots__ = ("_manager", "_session")

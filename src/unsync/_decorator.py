@@ -92,7 +92,12 @@ def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False, read_ahead: i
         raise TypeError(
             f"read_ahead applies to generator functions (their calls return streams), and {_name_of(fn)} is not one"
         )
-    if is_async_context_manager_function(fn) and not cpu_bound:
+    if is_async_context_manager_function(fn):
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the async context manager function {_name_of(fn)}: "
+                "it is entered and exited on the event loop; drop cpu_bound"
+            )
         return context_runner  # type: ignore[return-value]  # its calls return an UnsyncContext
     if is_coroutine_callable(fn):
         if cpu_bound:
@@ -396,8 +401,8 @@ class Unsync:
             ... async def connection(name: str):
             ...     yield f"connected to {name}"
             >>> with unsync.context(connection("db")) as conn:
-            ...     print(conn)
-            connected to db
+            ...     conn
+            'connected to db'
         """
         return UnsyncContext(manager)
 

@@ -588,6 +588,50 @@ def test_ctrl_c_in_a_sync_consumer_stops_the_generator_and_its_cleanup_runs(
     assert out.strip() == "interrupted; cleanup ran: True", err
 
 
+LOOP_STOPS_UNDER_A_STREAM = """
+    import concurrent.futures, sys
+    import anyio
+    import unsync
+    unsync.use_backend(sys.argv[1])
+    cleaned_up = []
+
+    @unsync.unsync
+    async def forever():
+        try:
+            while True:
+                yield "tick"
+                await anyio.sleep(3600)
+        finally:
+            cleaned_up.append(True)
+
+    stream = forever()
+    print(next(stream))
+    unsync.shutdown()
+    try:
+        next(stream)
+    except concurrent.futures.CancelledError as error:
+        print("cancelled:", error)
+    print("cleanup ran:", cleaned_up == [True])
+    print(list(stream))
+"""
+
+
+def test_when_the_ambient_loop_stops_under_a_stream_the_consumer_gets_cancelled_error(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "stops.py"
+    script.write_text(textwrap.dedent(LOOP_STOPS_UNDER_A_STREAM))
+    done = subprocess.run(
+        [sys.executable, str(script), anyio_backend], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.stdout.splitlines() == [
+        "tick",
+        "cancelled: forever: the ambient loop stopped",
+        "cleanup ran: True",
+        "[]",
+    ], done.stderr
+
+
 # -- misuse --------------------------------------------------------------------------------
 
 
