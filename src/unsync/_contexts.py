@@ -19,19 +19,16 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture, set_context_hook, set_outcome
 
-__all__ = ["ContextFunction", "UnsyncContext", "context_runner", "is_async_context_manager_function"]
+__all__ = ["UnsyncContext", "context_runner", "is_async_context_manager_function"]
 
 T_co = TypeVar("T_co", covariant=True)
-P = ParamSpec("P")
-P2 = ParamSpec("P2")
-S = TypeVar("S")
 
 
 class Session:
@@ -259,19 +256,3 @@ def context_runner(
     if into is not None:
         set_outcome(into, context, None)
     return context
-
-
-class ContextFunction(Protocol[P, T_co]):
-    """What ``@unsync`` makes of an ``asynccontextmanager`` function, for type checkers.
-
-    Each call returns an `UnsyncContext`; at run time it is an `UnsyncFunction`.
-    """
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> UnsyncContext[T_co]: ...
-
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> ContextFunction[P, T_co]: ...
-    @overload
-    def __get__(
-        self: ContextFunction[Concatenate[S, P2], T_co], instance: S, owner: type[Any] | None = None
-    ) -> ContextFunction[P2, T_co]: ...

@@ -22,11 +22,12 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._contexts import ContextFunction, UnsyncContext, context_runner, is_async_context_manager_function
+from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
 from ._future import Unfuture, install_continuation_runner
 from ._limits import Limiter, run_limited
 from ._processes import ProcessWorkers, run_in_process
-from ._streams import DEFAULT_READ_AHEAD, StreamFunction, check_read_ahead, generator_kind, stream_runner
+from ._returning import Returning
+from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
 
 __all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
@@ -266,11 +267,11 @@ class Unsync:
 
     # Generators first: an async generator function is not a coroutine function.
     @overload
-    def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> StreamFunction[P, T]: ...  # type: ignore[overload-overlap]
+    def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, fn: Callable[P, Iterator[T]], /) -> StreamFunction[P, T]: ...  # type: ignore[overload-overlap]
+    def __call__(self, fn: Callable[P, Iterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> ContextFunction[P, T]: ...  # type: ignore[overload-overlap]
+    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> Returning[P, UnsyncContext[T]]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload

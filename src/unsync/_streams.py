@@ -45,20 +45,17 @@ import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture, set_outcome
 
-__all__ = ["StreamFunction", "UnsyncStream", "check_read_ahead", "generator_kind", "stream_runner"]
+__all__ = ["UnsyncStream", "check_read_ahead", "generator_kind", "stream_runner"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-P = ParamSpec("P")
-P2 = ParamSpec("P2")
-S = TypeVar("S")
 
 DEFAULT_READ_AHEAD = 1
 
@@ -322,22 +319,6 @@ class ThreadFeed(Feed):
             else:
                 self.deliver(item)
             del step
-
-
-class StreamFunction(Protocol[P, T_co]):
-    """What ``@unsync`` makes of a generator function, for type checkers: each call returns an `UnsyncStream`.
-
-    At run time it is an `UnsyncFunction` like any other decorated callable.
-    """
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> UnsyncStream[T_co]: ...
-
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> StreamFunction[P, T_co]: ...
-    @overload
-    def __get__(
-        self: StreamFunction[Concatenate[S, P2], T_co], instance: S, owner: type[Any] | None = None
-    ) -> StreamFunction[P2, T_co]: ...
 
 
 class UnsyncStream(Generic[T_co]):

@@ -363,28 +363,26 @@ def test_a_waiting_consumer_sees_the_end_when_another_thread_closes_the_stream(k
     assert probe.cleaned_up.wait(5)
 
 
-@kinds
-def test_a_cleanup_that_raises_makes_close_raise(kind: str) -> None:
-    if kind == "async":
+@unsync
+async def messy_async() -> AsyncIterator[int]:
+    try:
+        yield 1
+        yield 2
+    finally:
+        raise OSError("cleanup failed")
 
-        @unsync
-        async def messy() -> AsyncIterator[int]:
-            try:
-                yield 1
-                yield 2
-            finally:
-                raise OSError("cleanup failed")
 
-    else:
+@unsync
+def messy_blocking() -> Iterator[int]:
+    try:
+        yield 1
+        yield 2
+    finally:
+        raise OSError("cleanup failed")
 
-        @unsync
-        def messy() -> Iterator[int]:  # type: ignore[misc]
-            try:
-                yield 1
-                yield 2
-            finally:
-                raise OSError("cleanup failed")
 
+@pytest.mark.parametrize("messy", [messy_async, messy_blocking])
+def test_a_cleanup_that_raises_makes_close_raise(messy: Callable[[], UnsyncStream[int]]) -> None:
     stream = messy()
     assert next(stream) == 1
     with pytest.raises(OSError, match="cleanup failed"):
@@ -462,28 +460,26 @@ def test_a_stream_in_a_reference_cycle_is_closed_by_the_garbage_collector(kind: 
 # -- generator errors --------------------------------------------------------------------
 
 
-@kinds
-def test_a_generator_exception_surfaces_at_next_with_its_traceback(kind: str) -> None:
-    if kind == "async":
+@unsync
+async def failing_async() -> AsyncIterator[int]:
+    yield 1
+    raise LookupError("no more rows")
 
-        @unsync
-        async def failing() -> AsyncIterator[int]:
-            yield 1
-            raise LookupError("no more rows")
 
-    else:
+@unsync
+def failing_blocking() -> Iterator[int]:
+    yield 1
+    raise LookupError("no more rows")
 
-        @unsync
-        def failing() -> Iterator[int]:  # type: ignore[misc]
-            yield 1
-            raise LookupError("no more rows")
 
+@pytest.mark.parametrize("failing", [failing_async, failing_blocking])
+def test_a_generator_exception_surfaces_at_next_with_its_traceback(failing: Callable[[], UnsyncStream[int]]) -> None:
     stream = failing()
     assert next(stream) == 1
     with pytest.raises(LookupError, match="no more rows") as caught:
         next(stream)
     frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
-    assert "failing" in frames
+    assert failing.__name__ in frames
     with pytest.raises(StopIteration):  # a generator that raised is finished
         next(stream)
 
