@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ class Probe:
     def __init__(self) -> None:
         self.produced = 0
         self.threads: set[str] = set()
-        self.received: list[Any] = []
+        self.started = False
         self.cleaned_up = threading.Event()
 
     def wait_until_produced(self, count: int, timeout: float = 5) -> None:
@@ -65,6 +66,7 @@ def counter(kind: str, **options: Any) -> tuple[Probe, Counter]:
 
         async def count_async(n: int) -> AsyncIterator[int]:
             try:
+                probe.started = True
                 for i in range(n):
                     await anyio.sleep(0)
                     yield produce(i)
@@ -75,6 +77,7 @@ def counter(kind: str, **options: Any) -> tuple[Probe, Counter]:
 
     def count_blocking(n: int) -> Iterator[int]:
         try:
+            probe.started = True
             for i in range(n):
                 yield produce(i)
         finally:
@@ -361,6 +364,33 @@ def test_a_waiting_consumer_sees_the_end_when_another_thread_closes_the_stream(k
     threading.Timer(0.2, release.set).start()
     assert list(stream) == []
     assert probe.cleaned_up.wait(5)
+
+
+@kinds
+def test_closing_from_another_thread_at_any_moment_ends_the_consumer_and_always_cleans_up(kind: str) -> None:
+    endings: list[str] = []
+
+    def consume(stream: UnsyncStream[int]) -> None:
+        try:
+            for _ in stream:
+                pass
+            endings.append("end")
+        except RuntimeError as error:  # asked again after the close
+            endings.append("closed" if "closed" in str(error) else repr(error))
+
+    for attempt in range(150):
+        probe, count = counter(kind, read_ahead=attempt % 3)
+        stream = count(10_000)
+        consumer = threading.Thread(target=consume, args=(stream,))
+        consumer.start()
+        time.sleep(random.random() / 500)
+        stream.close()
+        # A generator closed before its first step never entered its `try`: it has nothing to clean up.
+        assert probe.cleaned_up.is_set() or not probe.started
+        consumer.join(5)
+        assert not consumer.is_alive()
+    assert len(endings) == 150
+    assert set(endings) <= {"end", "closed"}
 
 
 @unsync
