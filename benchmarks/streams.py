@@ -17,6 +17,7 @@ for the consumer; unsync is timed with ``read_ahead=0`` and the default.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -129,5 +130,5 @@ def stream_samples(rounds: int, n: int) -> dict[str, list[float]]:
 
 
 if __name__ == "__main__":
-    for name, values in sorted(stream_samples(1, 10_000).items()):
+    for name, values in sorted(stream_samples(1, int(sys.argv[1]) if len(sys.argv) > 1 else 10_000).items()):
         print(f"{name:<70} {min(values):6.2f} us per item")
