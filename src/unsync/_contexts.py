@@ -31,6 +31,10 @@ __all__ = ["UnsyncContext", "context_runner", "is_async_context_manager_function
 T_co = TypeVar("T_co", covariant=True)
 
 
+def is_async_context_manager(candidate: object) -> bool:
+    return callable(getattr(candidate, "__aenter__", None)) and callable(getattr(candidate, "__aexit__", None))
+
+
 class Session:
     """One use of a manager: the hand-overs between its task and the code in the ``with`` block."""
 
@@ -110,7 +114,7 @@ class UnsyncContext(Generic[T_co]):
     __slots__ = ("_manager", "_session")
 
     def __init__(self, manager: AbstractAsyncContextManager[T_co]) -> None:
-        if not (callable(getattr(manager, "__aenter__", None)) and callable(getattr(manager, "__aexit__", None))):
+        if not is_async_context_manager(manager):
             raise TypeError(
                 f"unsync.context() needs an async context manager (with __aenter__ and __aexit__), not {manager!r}"
             )
@@ -192,6 +196,11 @@ class UnfutureContext:
         with self._lock:
             if self._context is not None:
                 raise RuntimeError(f"{self._future!r} was already entered: its context manager is used once")
+            if not is_async_context_manager(manager):
+                raise TypeError(
+                    f"`with` and `async with` on an Unfuture enter the async context manager that its call "
+                    f"returned, and this call returned {manager!r}, which has no __aenter__ and __aexit__"
+                )
             self._context = UnsyncContext(manager)
             return self._context
 

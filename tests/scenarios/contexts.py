@@ -224,7 +224,10 @@ def test_the_unfuture_of_a_call_that_returns_no_manager_cannot_be_entered() -> N
     async def number() -> int:
         return 1
 
-    with pytest.raises(TypeError, match="async context manager"), number():
+    with (
+        pytest.raises(TypeError, match=r"enter the async context manager that its call returned.* returned 1"),
+        number(),
+    ):
         pass
 
 
