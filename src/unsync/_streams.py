@@ -289,29 +289,31 @@ class ThreadFeed(Feed):
         super().__init__(name, read_ahead, idle=True)
         self.generator = generator
         self.run_in_thread = run_in_thread
-        # Every run steps the generator in the context of the call that made the stream.
+        # Each step runs in the context of the call that made the stream.  It
+        # is entered per step, not per run: a run has left it before it marks
+        # the producer idle, so the next run, in another worker, may enter it.
         self.context = contextvars.copy_context()
 
     def resume(self) -> None:
         try:
-            self.run_in_thread(self.context.run, (self.run_steps,), {}, None)
+            self.run_in_thread(self.run_steps, (), {}, None)
         except BaseException as exc:  # e.g. the pool was shut down
             self.deliver(Failure(exc))
             self.finish(None)
 
     def run_steps(self) -> None:
-        generator = self.generator
+        generator, run = self.generator, self.context.run
         while (step := self.want()) is not None:
             if step is CLOSE:
                 try:
-                    generator.close()
+                    run(generator.close)
                 except BaseException as exc:
                     self.finish(exc)
                 else:
                     self.finish(None)
                 return
             try:
-                item = generator.throw(step.error) if step.error is not None else generator.send(step.value)
+                item = run(generator.throw, step.error) if step.error is not None else run(generator.send, step.value)
             except StopIteration:
                 self.deliver(END)
             except BaseException as exc:

@@ -10,6 +10,7 @@ in worker threads).  Each kind's generator records what it did in a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import random
 import signal
@@ -217,6 +218,37 @@ def test_a_blocking_generator_never_blocks_the_loop_that_iterates_it() -> None:
     for items, ticks in (asyncio.run(consume_while_ticking()), trio.run(consume_while_ticking)):
         assert items == [0, 1, 2]
         assert ticks >= 5  # 0.3 s of blocking steps: a blocked loop would not tick at all
+
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+
+@kinds
+def test_the_generator_runs_in_the_context_of_the_call_that_made_the_stream(kind: str) -> None:
+    seen: list[str] = []
+
+    if kind == "async":
+
+        @unsync
+        async def numbered() -> AsyncIterator[str]:
+            for n in range(20):
+                seen.append(request_id.get())
+                request_id.set(f"step {n}")  # kept from one step to the next, as in a plain generator
+                yield str(n)
+
+    else:
+
+        @unsync
+        def numbered() -> Iterator[str]:  # type: ignore[misc]
+            for n in range(20):
+                seen.append(request_id.get())
+                request_id.set(f"step {n}")
+                yield str(n)
+
+    request_id.set("caller's")
+    assert list(numbered()) == [str(n) for n in range(20)]
+    assert seen == ["caller's"] + [f"step {n}" for n in range(19)]
+    assert request_id.get() == "caller's"
 
 
 # -- backpressure and read-ahead --------------------------------------------------------
