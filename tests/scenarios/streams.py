@@ -220,6 +220,43 @@ def test_a_blocking_generator_never_blocks_the_loop_that_iterates_it() -> None:
         assert ticks >= 5  # 0.3 s of blocking steps: a blocked loop would not tick at all
 
 
+class Catalogue:
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    @unsync
+    async def listed(self, prefix: str) -> AsyncIterator[str]:
+        for item in self.items:
+            yield prefix + item
+
+    @unsync
+    def scanned(self, prefix: str) -> Iterator[str]:
+        for item in self.items:
+            yield prefix + item
+
+
+def test_generator_methods_stream_too() -> None:
+    catalogue = Catalogue(["a", "b"])
+    assert list(catalogue.listed("-")) == ["-a", "-b"]
+    assert list(catalogue.scanned("+")) == ["+a", "+b"]
+
+
+@kinds
+def test_cancelling_an_unsync_coroutine_that_consumes_a_stream_stops_the_generator(kind: str) -> None:
+    probe, make, release = stuck(kind)
+    threading.Timer(1, release.set).start()
+
+    @unsync
+    async def consume() -> None:
+        async for _ in make(1):
+            pass
+
+    call = consume()
+    probe.wait_until_produced(1)
+    call.cancel()
+    assert probe.cleaned_up.wait(5)
+
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
 
 
