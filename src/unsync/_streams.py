@@ -137,7 +137,9 @@ class Feed:
                 )
             if self.buffer:
                 outcome = self.buffer.popleft()
-                wake = self.idle and not self.exhausted and len(self.buffer) < self.read_ahead
+                # Woken when half the read-ahead is used up, the producer refills
+                # it in one go: one wake-up per few items instead of per item.
+                wake = self.idle and not self.exhausted and len(self.buffer) <= self.read_ahead // 2
             elif self.exhausted:
                 return END
             else:

@@ -316,6 +316,21 @@ def test_the_generator_runs_read_ahead_items_past_the_consumer_and_no_further(ki
     stream.close()
 
 
+@kinds
+def test_the_read_ahead_is_refilled_once_half_of_it_is_taken(kind: str) -> None:
+    probe, count = counter(kind, read_ahead=4)
+    stream = count(100)
+    probe.wait_until_produced(4)
+    assert next(stream) == 0  # 3 still ready: the generator stays paused
+    time.sleep(0.1)
+    assert probe.produced == 4
+    assert next(stream) == 1  # 2 ready: refill to 4
+    probe.wait_until_produced(6)
+    time.sleep(0.1)
+    assert probe.produced == 6
+    stream.close()
+
+
 def test_the_default_read_ahead_is_small() -> None:
     probe, count = counter("async")
     stream = count(1000)
