@@ -16,16 +16,20 @@ lock without making an Unfuture at all.
   groups and contextvars stay in one task, as they must; a task per item
   would break every generator that opens a task group or a timeout across
   a ``yield``.  When the buffer is full the task parks on an Unfuture that
-  the consumer completes from whichever thread it runs in.
+  the consumer completes from whichever thread it runs in.  A sibling task
+  waits for a close request and cancels the step in progress, so closing
+  never waits for an ``await`` inside the generator that may never end.
 * A blocking generator is stepped in the worker pool, one run per burst of
   demand: a run produces items while the consumer wants them (or the
   buffer has room) and returns its worker to the pool when the buffer is
   full.  So a generator holds a worker only while it computes (or blocks
   in ``next()``), never while it is paused, and a thousand open streams
-  need no thread each.  Consecutive runs may land on different threads.
+  need no thread each.  Consecutive runs may land on different threads;
+  each step runs in the context of the call that made the stream.
 
 The generator only runs as far as the consumer has asked plus ``read_ahead``
-items.  It is always closed where it runs (on the ambient loop or in a
+items, and an idle producer is woken once half of those are taken, to refill
+them in one go.  It is always closed where it runs (on the ambient loop or in a
 worker): after it ends, when the consumer closes the stream, when the
 consumer is cancelled or interrupted while waiting, and when the stream is
 garbage-collected (its ``__del__`` only asks for the close, which never
