@@ -36,10 +36,6 @@ def test_read_ahead_must_be_a_whole_number_of_zero_or_more(bad: Any) -> None:
 
 
 def test_cpu_bound_on_an_async_context_manager_function_is_an_error() -> None:
-    @contextlib.asynccontextmanager
-    async def session() -> AsyncIterator[None]:
-        yield
-
     with pytest.raises(TypeError, match=r"cpu_bound=True cannot apply to the async context manager function"):
         unsync(cpu_bound=True)(session)
 
@@ -49,9 +45,15 @@ def test_read_ahead_on_a_function_that_is_not_a_generator_is_an_error() -> None:
         unsync(read_ahead=2)(fetch)
 
 
-def test_limit_on_a_generator_function_is_an_error() -> None:
+@contextlib.asynccontextmanager
+async def session() -> AsyncIterator[None]:
+    yield
+
+
+@pytest.mark.parametrize("fn", [ticks, rows, session])
+def test_limit_on_a_function_whose_calls_do_not_return_an_unfuture_is_an_error(fn: Any) -> None:
     with pytest.raises(TypeError, match=r"limit applies to calls that return an Unfuture"):
-        unsync(limit=Limiter(2))(rows)
+        unsync(limit=Limiter(2))(fn)
 
 
 def test_bad_arguments_fail_at_the_call_not_at_the_first_item() -> None:

@@ -300,9 +300,10 @@ class Unsync:
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
         runner = runner_for(fn, cpu_bound=self._cpu_bound, read_ahead=self._read_ahead)
-        if self._limit is not None and generator_kind(fn) is not None:
+        if self._limit is not None and (generator_kind(fn) is not None or is_async_context_manager_function(fn)):
             raise TypeError(
-                f"limit applies to calls that return an Unfuture, not to the generator function {_name_of(fn)}"
+                f"limit applies to calls that return an Unfuture, not to {_name_of(fn)}, whose calls return a "
+                "stream or a context manager"
             )
         # An int limit belongs to this one function; a Limiter may be shared.
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
