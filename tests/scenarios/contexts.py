@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -235,3 +236,31 @@ def test_the_manager_of_an_unfuture_is_entered_once() -> None:
     future = open_resource(Resource())
     with future, pytest.raises(RuntimeError, match="already entered"), future:
         pass
+
+
+class SlowToEnter(Resource):
+    async def __aenter__(self) -> str:
+        await anyio.sleep(0.2)
+        return await super().__aenter__()
+
+
+def test_a_consumer_cancelled_while_entering_leaves_the_manager_exited_once_it_has_entered() -> None:
+    resource = SlowToEnter()
+
+    async def main() -> None:
+        async def use() -> None:
+            async with unsync.context(resource):
+                raise AssertionError("the block never runs")
+
+        task = asyncio.create_task(use())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 5
+    while not resource.exited_with and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert resource.exited_with == [None]
+    assert resource.threads == ["unsync-ambient-loop"] * 2
