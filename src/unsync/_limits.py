@@ -122,7 +122,6 @@ def _watch_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
     return limiter._after_blocking_wait
 
 
-
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
 
