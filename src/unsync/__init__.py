@@ -21,11 +21,13 @@ import types
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from ._contexts import UnsyncContext
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._processes import ProcessWorkers, WorkerProcessDied
 from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
+from ._streams import UnsyncStream
 from ._workers import ThreadWorkers
 
 try:
@@ -35,6 +37,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 use_backend = unsync.use_backend
 shutdown = unsync.shutdown
+context = unsync.context
 
 # The decorator's settings, also reachable as `import unsync; unsync.process_limit = 2`.
 # Without forwarding, that assignment would only add an attribute to this module.
@@ -83,10 +86,13 @@ __all__ = [
     "ThreadWorkers",
     "Unfuture",
     "Unsync",
+    "UnsyncContext",
     "UnsyncFunction",
+    "UnsyncStream",
     "WorkerProcessDied",
     "__version__",
     "as_completed",
+    "context",
     "shutdown",
     "unsync",
     "use_backend",

@@ -15,16 +15,20 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
 from ._compat import adopt, step_with_value_hint
+from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
 from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, RunsIn
 from ._processes import ProcessWorkers, run_in_process
+from ._returning import Returning
+from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
 
 __all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
@@ -37,7 +41,7 @@ S = TypeVar("S")
 # runner(fn, args, kwargs, into): run the call, settling ``into`` (or a new Unfuture), and return that.
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
-OPTIONS = ("cpu_bound", "limit")
+OPTIONS = ("cpu_bound", "limit", "read_ahead")
 
 
 class _Executors:
@@ -75,8 +79,28 @@ def _run_in_process(
     return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs, into)
 
 
-def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
+def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False, read_ahead: int | None = None) -> Runner:
     """How calls to ``fn`` are run, decided once."""
+    kind = generator_kind(fn)
+    if kind is not None:
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the generator function {_name_of(fn)}: a stream's items cannot "
+                "come from a worker process; drop cpu_bound to stream from a worker thread, or have the generator "
+                "yield the Unfutures of calls to a cpu_bound function"
+            )
+        return stream_runner(kind, DEFAULT_READ_AHEAD if read_ahead is None else read_ahead, _run_in_thread)
+    if read_ahead is not None:
+        raise TypeError(
+            f"read_ahead applies to generator functions (their calls return streams), and {_name_of(fn)} is not one"
+        )
+    if is_async_context_manager_function(fn):
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the async context manager function {_name_of(fn)}: "
+                "it is entered and exited on the event loop; drop cpu_bound"
+            )
+        return context_runner  # type: ignore[return-value]  # its calls return an UnsyncContext
     if is_coroutine_callable(fn):
         if cpu_bound:
             raise TypeError(
@@ -236,19 +260,35 @@ class Unsync:
     ``process_executor`` are kept from unsync 1.4.0.
     """
 
-    def __init__(self, *, cpu_bound: bool = False, limit: int | Limiter | None = None) -> None:
+    def __init__(
+        self, *, cpu_bound: bool = False, limit: int | Limiter | None = None, read_ahead: int | None = None
+    ) -> None:
         if limit is not None and not isinstance(limit, Limiter):
             Limiter(limit)  # checks the number now, where the decorator is written
         self._cpu_bound = cpu_bound
         self._limit = limit
+        self._read_ahead = None if read_ahead is None else check_read_ahead(read_ahead)
 
+    # Generators first: an async generator function is not a coroutine function.
+    @overload
+    def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, Iterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> Returning[P, UnsyncContext[T]]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(
-        self, fn: None = None, /, *, cpu_bound: bool = False, limit: int | Limiter | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        cpu_bound: bool = False,
+        limit: int | Limiter | None = None,
+        read_ahead: int | None = None,
     ) -> Unsync: ...
     def __call__(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if fn is None:
@@ -269,9 +309,15 @@ class Unsync:
                 f"{fn!r} is already decorated with @unsync: apply @unsync once, "
                 "with all its options in that one @unsync(...)"
             )
+        runner = runner_for(fn, cpu_bound=self._cpu_bound, read_ahead=self._read_ahead)
+        if self._limit is not None and (generator_kind(fn) is not None or is_async_context_manager_function(fn)):
+            raise TypeError(
+                f"limit applies to calls that return an Unfuture, not to {_name_of(fn)}, whose calls return a "
+                "stream or a context manager"
+            )
         # An int limit belongs to this one function; a Limiter may be shared.
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
-        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
+        return UnsyncFunction(fn, runner, limiter)
 
     def __instancecheck__(self, instance: object) -> bool:
         # 1.4.0's `unsync` was a class, so programs test `isinstance(fn, unsync)`;
@@ -368,6 +414,22 @@ class Unsync:
         loop already runs with other settings (call `shutdown` first).
         """
         ambient_loop.use_backend(backend, **options)
+
+    @staticmethod
+    def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
+        """Make an async context manager usable in ``with`` from sync code, and in ``async with`` on any loop.
+
+        Entering and exiting run on the ambient loop, in one task:
+
+            >>> import contextlib, unsync
+            >>> @contextlib.asynccontextmanager
+            ... async def connection(name: str):
+            ...     yield f"connected to {name}"
+            >>> with unsync.context(connection("db")) as conn:
+            ...     conn
+            'connected to db'
+        """
+        return UnsyncContext(manager)
 
     @staticmethod
     def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import sniffio
 
+from . import _workers
 from ._anyio_portal import ambient_loop
 from ._fork import forget_in_child
 from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
@@ -124,6 +125,7 @@ class Limiter:
         ``future`` is ``into`` if given (a continuation's), else a new Unfuture.
         """
         future: Unfuture[Any] = Unfuture() if into is None else into
+        watch_waits()
         call = Waiting(runner, fn, args, kwargs, runs_in)
         with self._lock:
             admitted = not self._line and len(self._holding) < self._total
@@ -347,7 +349,20 @@ def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
     return stop_waiting
 
 
-set_wait_hook(refuse_deadlocked_wait)
+class Watch:
+    """Whether the wait hook is installed: from the first limited call or pool thread on, so
+    that programs with neither (coroutines only) pay nothing for it in their waits."""
+
+    installed = False
+
+
+def watch_waits() -> None:
+    if not Watch.installed:
+        Watch.installed = True
+        set_wait_hook(refuse_deadlocked_wait)
+
+
+_workers.on_new_thread = watch_waits
 
 
 def _forget_after_fork() -> list[Unfuture[Any]]:
