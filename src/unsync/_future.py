@@ -77,7 +77,15 @@ class DeadlockError(asyncio.InvalidStateError):
 
 
 # Threads whose blocking on a pending Unfuture would deadlock (the ambient loop).
-thread_role = threading.local()
+class ThreadRole(threading.local):
+    """What this thread is to unsync.  Defaults live on the class: looking up a
+    name a thread never set then costs no AttributeError, on every wait."""
+
+    runs_event_loop = False
+    wait_hook: WaitHook | None = None
+
+
+thread_role = ThreadRole()
 
 
 def forbid_blocking_waits_in_this_thread() -> None:
@@ -151,6 +159,15 @@ def set_wait_hook(hook: WaitHook | None) -> None:
     wait has ended.
     """
     Hooks.wait = hook
+
+
+def set_wait_hook_for_this_thread(hook: WaitHook) -> None:
+    """`set_wait_hook` for the waits of the calling thread only (worker threads watched for deadlocks).
+
+    Other threads' waits, the commonest (a program's own threads blocking on
+    results), then pay nothing for it.
+    """
+    thread_role.wait_hook = hook
 
 
 def set_source_adapter(adapter: SourceAdapter | None) -> None:
@@ -483,7 +500,7 @@ class Unfuture(Generic[T]):
             timeout = checked_timeout(timeout)
         if self._state is FINISHED or self._state is CANCELLED:
             return
-        if getattr(thread_role, "runs_event_loop", False):
+        if thread_role.runs_event_loop:
             raise DeadlockError(
                 f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
                 "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
@@ -495,7 +512,7 @@ class Unfuture(Generic[T]):
             if done_lock is None:
                 done_lock = self._done_lock = threading.Lock()
                 done_lock.acquire()
-        hook = Hooks.wait
+        hook = thread_role.wait_hook or Hooks.wait
         after_wait = hook(self) if hook is not None and timeout is None else None
         try:
             if timeout is None or timeout >= threading.TIMEOUT_MAX:
@@ -556,7 +573,7 @@ class Unfuture(Generic[T]):
             # Read without the lock: a producer's await_work copes with work that has just ended.
             producer, work = self._producer, self._work
             hook = Hooks.wait
-            after_wait = hook(self) if hook is not None and not self.done() else None
+            after_wait = hook(self) if hook is not None and self._state is not CANCELLED else None
             try:
                 shortcut = producer.await_work(self, work) if self._state is RUNNING else None
                 # The waiter raises the awaiting library's own cancellation if this was cancelled.

@@ -28,7 +28,7 @@ import sniffio
 from . import _workers
 from ._anyio_portal import ambient_loop
 from ._fork import forget_in_child
-from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
+from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook, set_wait_hook_for_this_thread
 from ._workers import ThreadWorkers, serving
 
 __all__ = ["Limiter"]
@@ -350,8 +350,8 @@ def refuse_deadlocked_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
 
 
 class Watch:
-    """Whether the wait hook is installed: from the first limited call or pool thread on, so
-    that programs with neither (coroutines only) pay nothing for it in their waits."""
+    """Whether the process-wide wait hook is installed: from the first limited call on, so that
+    programs without limits pay nothing for it (pool threads watch their own waits)."""
 
     installed = False
 
@@ -362,7 +362,13 @@ def watch_waits() -> None:
         set_wait_hook(refuse_deadlocked_wait)
 
 
-_workers.on_new_thread = watch_waits
+def watch_this_pool_threads_waits() -> None:
+    # A pool thread that blocks on a call queued behind every busy thread
+    # would wait for ever, limit or no limit: its waits are watched.
+    set_wait_hook_for_this_thread(refuse_deadlocked_wait)
+
+
+_workers.on_new_thread = watch_this_pool_threads_waits
 
 
 def _forget_after_fork() -> list[Unfuture[Any]]:

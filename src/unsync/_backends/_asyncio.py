@@ -175,7 +175,7 @@ class Spawner(Producer):
         # Unless its spawner started it, the call is started here, in the
         # task's first step: a call cancelled while it was queued never runs.
         # One coroutine frame per call: pending calls are what memory holds.
-        task = cast(asyncio.Task[None], asyncio.current_task())
+        task: asyncio.Task[None] = asyncio.current_task()  # type: ignore[assignment]  # inside its task
         if not started and not start(future, self, task):
             self._tasks.pop(task, None)
             return
