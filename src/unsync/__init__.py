@@ -18,7 +18,6 @@ worker process.  Every call returns an `Unfuture` that you can block on with
 
 import sys
 import types
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
@@ -26,12 +25,9 @@ from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._processes import ProcessWorkers, WorkerProcessDied
 from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
+from ._version import __version__
 from ._workers import ThreadWorkers
 
-try:
-    __version__ = version("unsync")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 use_backend = unsync.use_backend
 shutdown = unsync.shutdown
