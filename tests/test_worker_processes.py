@@ -200,11 +200,15 @@ def test_a_script_that_fails_in_the_worker_says_so_on_each_call(run_python: RunP
         def double(n):
             return 2 * n
 
-        for _ in range(2):
-            try:
-                double(1).result(timeout=30)
-            except RuntimeError as exc:
-                print(exc, "|", "while the worker ran" in "".join(exc.__notes__))
+        def main():
+            for _ in range(2):
+                try:
+                    double(1).result(timeout=30)
+                except RuntimeError as exc:
+                    print(exc, "|", "while the worker ran" in "".join(exc.__notes__))
+
+        if __name__ == "__main__":
+            main()
         """
     )
     assert proc.stdout.splitlines() == ["this script refuses to be imported | True"] * 2

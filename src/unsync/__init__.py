@@ -28,7 +28,6 @@ from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_compl
 from ._version import __version__
 from ._workers import ThreadWorkers
 
-
 use_backend = unsync.use_backend
 shutdown = unsync.shutdown
 
