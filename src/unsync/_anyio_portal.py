@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import anyio.lowlevel
 from anyio import RunFinishedError
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _exit
 from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
@@ -37,6 +36,7 @@ from ._future import (
     logger,
     set_cancelled,
 )
+from ._loop_thread import LoopThread, start_loop_thread
 
 T = TypeVar("T")
 
@@ -84,24 +84,29 @@ class _RunningLoop:
         self._queue: deque[Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
-        self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
-        self.portal: BlockingPortal = self._portal_cm.__enter__()
+        self.portal: LoopThread = start_loop_thread(backend, options)
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
             self.portal.start_task(self.spawner.serve)
-            self.token, self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
+            self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
         except BaseException:
-            self._portal_cm.__exit__(None, None, None)
+            self.portal.close()
             raise
         self.thread_id = self.thread.ident
         self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._token: anyio.lowlevel.EventLoopToken | None = None
 
-    async def _adopt_loop_thread(
-        self,
-    ) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread, Callable[[], None]]:
+    async def _adopt_loop_thread(self) -> tuple[threading.Thread, Callable[[], None]]:
         forbid_blocking_waits_in_this_thread()
         _loop_thread.running = self
-        return anyio.lowlevel.current_token(), threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
+        return threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
+
+    @property
+    def token(self) -> anyio.lowlevel.EventLoopToken:
+        # Asked for on first use: making it loads anyio's backend, which a call does not need.
+        if self._token is None:
+            self._token = self.portal.call(_current_token)
+        return self._token
 
     def submit(self, submission: Submission) -> None:
         self._queue.append(submission)
@@ -139,7 +144,7 @@ class _RunningLoop:
             # rather than hang the caller.
             self.abandon()
             return
-        self._portal_cm.__exit__(None, None, None)
+        self.portal.close()
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
@@ -159,6 +164,10 @@ class _RunningLoop:
         garbage-collected unfinished, so it is kept alive until the end.
         """
         _abandoned_loops.append(self)
+
+
+async def _current_token() -> anyio.lowlevel.EventLoopToken:
+    return anyio.lowlevel.current_token()
 
 
 class AmbientLoop:
