@@ -12,7 +12,6 @@ import ast
 import functools
 import inspect
 import os
-import pickle
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -149,6 +148,8 @@ def name_unpicklable_argument(
     named = [(f"argument {i + 1}", value) for i, value in enumerate(args)] + [
         (f"argument {name!r}", value) for name, value in kwargs.items()
     ]
+    import pickle  # only once a call has failed to pickle
+
     for label, value in named:
         try:
             pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
