@@ -14,7 +14,6 @@ unpickled in a worker thread.  Large buffers travel in memory files
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import os
@@ -30,11 +29,11 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
-import sniffio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from . import _exit
 from ._anyio_portal import ambient_loop
+from ._backends import in_event_loop
 from ._by_reference import (
     FunctionReference,
     call_by_reference,
@@ -225,11 +224,6 @@ class _PoolOnLoop:
         self.workers.clear()
 
 
-def _runs_event_loop() -> bool:
-    """Whether this thread runs an event loop, which a long pickling would stall."""
-    return sniffio.thread_local.name is not None or asyncio._get_running_loop() is not None
-
-
 def _copy_of_stdout() -> int | None:
     if os.name != "posix":
         return None  # a child cannot be handed a descriptor there; it prints to stderr
@@ -272,7 +266,7 @@ class ProcessCall:
         refuse_a_call_from_unguarded_main_code(reference)
         self.request: Message | None = None
         self.failure: Exception | None = None  # why the arguments could not be pickled
-        if not _runs_event_loop():
+        if not in_event_loop():  # which a long pickling would stall
             # Here, in the caller's thread, rather than on the ambient loop.
             try:
                 self.request = self.pickled()
