@@ -81,7 +81,13 @@ def call_by_reference(reference: FunctionReference, args: tuple[Any, ...], kwarg
 def main_script() -> str | None:
     """The path of the main script, None if there is none a worker could run (interactive, ``-c``, stdin)."""
     path = getattr(sys.modules.get("__main__"), "__file__", None)
-    return path if isinstance(path, str) and os.path.isfile(path) else None
+    return path if isinstance(path, str) and _is_file(path) else None
+
+
+@functools.cache
+def _is_file(path: str) -> bool:
+    # Asked at every call of a script's own cpu_bound functions: one stat, not one per call.
+    return os.path.isfile(path)
 
 
 def refuse_a_call_from_unguarded_main_code(reference: FunctionReference) -> None:
