@@ -105,7 +105,10 @@ class _RunningLoop:
     def token(self) -> anyio.lowlevel.EventLoopToken:
         # Asked for on first use: making it loads anyio's backend, which a call does not need.
         if self._token is None:
-            self._token = self.portal.call(_current_token)
+            if threading.get_ident() == self.thread_id:
+                self._token = anyio.lowlevel.current_token()
+            else:
+                self._token = _off_event_loop(self.portal.call, _current_token)
         return self._token
 
     def submit(self, submission: Submission) -> None:
