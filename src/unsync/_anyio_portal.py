@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio.lowlevel
 from anyio import RunFinishedError
+from anyio.abc import TaskStatus
 
 from . import _exit
 from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
@@ -84,22 +85,17 @@ class _RunningLoop:
         self._queue: deque[Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
-        self.portal: LoopThread = start_loop_thread(backend, options)
-        try:
-            self.spawner: TaskSpawner = make_spawner(backend)
-            self.portal.start_task(self.spawner.serve)
-            self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
-        except BaseException:
-            self.portal.close()
-            raise
+        self.spawner: TaskSpawner = make_spawner(backend)
+        self.portal: LoopThread = start_loop_thread(backend, options, self._serve)
+        adopted: tuple[threading.Thread, Callable[[], None]] = self.portal.started_with
+        self.thread, self._wake = adopted
         self.thread_id = self.thread.ident
         self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._token: anyio.lowlevel.EventLoopToken | None = None
 
-    async def _adopt_loop_thread(self) -> tuple[threading.Thread, Callable[[], None]]:
-        forbid_blocking_waits_in_this_thread()
-        _loop_thread.running = self
-        return threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
+    async def _serve(self, *, task_status: TaskStatus[tuple[threading.Thread, Callable[[], None]]]) -> None:
+        # The loop's first task: the spawner's, which makes this the ambient loop's thread once it can spawn.
+        await self.spawner.serve(task_status=_AdoptLoopThread(self, task_status))
 
     @property
     def token(self) -> anyio.lowlevel.EventLoopToken:
@@ -167,6 +163,21 @@ class _RunningLoop:
         garbage-collected unfinished, so it is kept alive until the end.
         """
         _abandoned_loops.append(self)
+
+
+class _AdoptLoopThread:
+    """The spawner's ``task_status``: once it can spawn, the thread becomes the ambient loop's."""
+
+    def __init__(
+        self, running: _RunningLoop, reported: TaskStatus[tuple[threading.Thread, Callable[[], None]]]
+    ) -> None:
+        self._running = running
+        self._reported = reported
+
+    def started(self, value: None = None) -> None:
+        forbid_blocking_waits_in_this_thread()
+        _loop_thread.running = running = self._running
+        self._reported.started((threading.current_thread(), running.spawner.make_waker(running.spawn_queued)))
 
 
 async def _current_token() -> anyio.lowlevel.EventLoopToken:

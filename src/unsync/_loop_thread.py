@@ -24,8 +24,7 @@ THREAD_NAME = "unsync-ambient-loop"
 class LoopThread(Protocol):
     """A running event loop in a thread of its own, as the ambient loop uses it."""
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]]) -> None:
-        """Run ``fn(task_status=...)`` as a task; return once it has called ``task_status.started()``."""
+    started_with: Any  # what the first task reported as it started
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop and wait for its value."""
@@ -34,26 +33,29 @@ class LoopThread(Protocol):
         """Run ``fn(*args)`` on the loop; its future."""
 
     def close(self) -> None:
-        """Wait for the tasks started here to end, stop the loop and wait for its thread."""
+        """Wait for the tasks started here (the first one too) to end, stop the loop and wait for its thread."""
 
 
-def start_loop_thread(backend: str, options: dict[str, Any]) -> LoopThread:
+def start_loop_thread(backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> LoopThread:
+    """Start the loop with ``first(task_status=...)`` as its first task; return once that task has started."""
     if backend == "asyncio":
-        return AsyncioThread(options)
-    return PortalThread(backend, options)
+        return AsyncioThread(options, first)
+    return PortalThread(backend, options, first)
 
 
 class PortalThread:
     """anyio's blocking portal, for trio."""
 
-    def __init__(self, backend: str, options: dict[str, Any]) -> None:
+    def __init__(self, backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
         from anyio.from_thread import start_blocking_portal
 
         self._portal_cm = start_blocking_portal(backend, options, name=THREAD_NAME)
         self._portal = self._portal_cm.__enter__()
-
-    def start_task(self, fn: Callable[..., Awaitable[Any]]) -> None:
-        self._portal.start_task(fn)
+        try:
+            _, self.started_with = self._portal.start_task(first)
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return self._portal.call(fn, *args)
@@ -66,14 +68,14 @@ class PortalThread:
 
 
 class TaskStarted:
-    """The ``task_status`` handed to a task started with `AsyncioThread.start_task`."""
+    """The ``task_status`` of `AsyncioThread`'s first task: a future of what it reports."""
 
     __slots__ = ("future",)
 
     def __init__(self) -> None:
-        self.future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-    def started(self, value: None = None) -> None:
+    def started(self, value: Any = None) -> None:
         self.future.set_result(value)
 
 
@@ -81,10 +83,11 @@ class AsyncioThread:
     """An asyncio loop (uvloop with ``use_uvloop=True``) run by ``asyncio.Runner`` in a daemon thread.
 
     It takes the options anyio's asyncio backend takes (``debug``,
-    ``use_uvloop``, ``loop_factory``).
+    ``use_uvloop``, ``loop_factory``).  The loop starts its first task
+    itself, so that starting costs the caller one wait for the new thread.
     """
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
         unknown = set(options) - {"debug", "use_uvloop", "loop_factory"}
         if unknown:
             raise TypeError(f"unknown options for the asyncio backend: {', '.join(sorted(unknown))}")
@@ -95,32 +98,36 @@ class AsyncioThread:
             loop_factory = uvloop.new_event_loop
         self._runner = asyncio.Runner(debug=options.get("debug"), loop_factory=loop_factory)
         self._tasks: set[concurrent.futures.Future[Any]] = set()
-        self._running: concurrent.futures.Future[asyncio.AbstractEventLoop] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._first = TaskStarted()
+        self._thread = threading.Thread(target=self._run, args=(first,), name=THREAD_NAME, daemon=True)
         self._thread.start()
-        self.loop = self._running.result()  # or what kept the loop from starting
-
-    def _run(self) -> None:
         try:
-            with self._runner:
-                self._runner.run(self._serve())
-        except BaseException as exc:
-            if not self._running.done():
-                self._running.set_exception(exc)
+            self.started_with = self._first.future.result()
+        except BaseException:
+            self.close()
             raise
 
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        self._running.set_result(asyncio.get_running_loop())
-        await self._stop.wait()
+    def _run(self, first: Callable[..., Awaitable[Any]]) -> None:
+        try:
+            with self._runner:
+                self._runner.run(self._serve(first))
+        except BaseException as exc:
+            if not self._first.future.done():
+                self._first.future.set_exception(exc)
+            raise
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]]) -> None:
-        status = TaskStarted()
-        task = self.start_task_soon(lambda: fn(task_status=status))
-        concurrent.futures.wait([status.future, task], return_when=concurrent.futures.FIRST_COMPLETED)
-        if not status.future.done():
-            task.result()  # it failed (or ended) before it started
-            raise RuntimeError(f"{fn!r} ended without reporting that it had started")
+    async def _serve(self, first: Callable[..., Awaitable[Any]]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stopping = self.loop.create_future()  # for close() from any thread
+        first_task = asyncio.ensure_future(first(task_status=self._first))
+        first_task.add_done_callback(self._first_task_done)
+        await self._stopping
+        await asyncio.wait([first_task])
+
+    def _first_task_done(self, task: asyncio.Future[Any]) -> None:
+        if not self._first.future.done():
+            problem = None if task.cancelled() else task.exception()
+            self._first.future.set_exception(problem or RuntimeError("the loop's first task ended before it started"))
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return self.start_task_soon(fn, *args).result()
@@ -132,8 +139,9 @@ class AsyncioThread:
         return future
 
     def close(self) -> None:
-        concurrent.futures.wait(list(self._tasks))
-        self.loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive() and hasattr(self, "_stopping"):
+            concurrent.futures.wait(list(self._tasks))
+            self.loop.call_soon_threadsafe(self._stopping.set_result, None)
         self._thread.join()
 
 
