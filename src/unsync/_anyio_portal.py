@@ -1,6 +1,6 @@
-"""The ambient event loop: an anyio blocking portal on a background thread.
+"""The ambient event loop, on a background thread (`_loop_thread`: anyio's blocking portal on trio).
 
-`AmbientLoop` is the only object that touches the portal or its thread.  It
+`AmbientLoop` is the only object that touches the loop or its thread.  It
 starts the loop lazily (once, however many threads race), submits coroutines
 to it, stops it (explicitly or at interpreter exit, running the cleanups
 registered with `AmbientLoop.on_stop`) and forgets it after ``os.fork()``.

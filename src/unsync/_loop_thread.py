@@ -1,11 +1,13 @@
 """The ambient loop's thread, started the cheapest way its backend allows.
 
-`_anyio_portal` reaches into that thread through four operations only (the
-`LoopThread` protocol).  On trio they are anyio's blocking portal.  On
-asyncio they are a plain ``asyncio.Runner`` in a thread: anyio's portal
-would import anyio's whole asyncio backend (sockets, streams, TLS) to start,
-which was most of the cost of a program's first call.  anyio still works in
-the ambient loop's tasks; it loads that backend the first time a task uses it.
+`_anyio_portal` starts the loop with its first task (the spawner's) and then
+reaches into the thread through the `LoopThread` protocol only.  On trio
+that is anyio's blocking portal.  On asyncio it is a plain ``asyncio.Runner``
+in a thread that starts the first task itself: anyio's portal would import
+anyio's whole asyncio backend (sockets, streams, TLS) to start, and waiting
+for it took three round trips into the new thread; together they were most
+of the cost of a program's first call.  anyio still works in the ambient
+loop's tasks: it loads that backend the first time a task uses it.
 """
 
 from __future__ import annotations

@@ -32,7 +32,12 @@ from ._wire import Message, out_of_band
 
 
 def serve(parent_stdout: int | None, descriptors: int | None = None) -> None:
-    """Answer calls until the parent closes our standard input."""
+    """Answer calls until the parent closes our standard input.
+
+    ``parent_stdout`` is a copy of the parent's standard output (None: print to
+    standard error), ``descriptors`` our end of the socket over which memory
+    files come and go (None where there are none).
+    """
     with (
         os.fdopen(os.dup(0), "rb") as requests,
         os.fdopen(os.dup(1), "wb") as replies,

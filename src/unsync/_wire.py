@@ -107,10 +107,11 @@ class Message:
         if not large:
             return cls(payload)
         sizes = tuple(buffer.raw().nbytes for buffer in large)
+        *offsets, end = _layout(sizes)
         file = os.memfd_create("unsync", os.MFD_CLOEXEC)
         try:
-            os.ftruncate(file, _layout(sizes)[-1])
-            for buffer, offset in zip(large, _layout(sizes), strict=False):
+            os.ftruncate(file, end)
+            for buffer, offset in zip(large, offsets, strict=True):
                 _write_at(file, buffer.raw(), offset)
         except BaseException:
             os.close(file)
@@ -126,15 +127,15 @@ class Message:
         """The value, unpickled from the mapped memory file (closed here)."""
         if self.file is None:
             return pickle.loads(self.payload)
+        *offsets, end = _layout(self.sizes)
         try:
-            offsets = _layout(self.sizes)
             # A private mapping: the receiver may write to what it was given,
             # as to its own copy, without touching the sender's.
-            mapping = mmap.mmap(self.file, offsets[-1], access=mmap.ACCESS_COPY)
+            mapping = mmap.mmap(self.file, end, access=mmap.ACCESS_COPY)
         finally:
             self.close()
         whole = memoryview(mapping)
-        buffers = [whole[offset : offset + size] for offset, size in zip(offsets, self.sizes, strict=False)]
+        buffers = [whole[offset : offset + size] for offset, size in zip(offsets, self.sizes, strict=True)]
         # The mapping lives as long as whatever unpickled into it (a NumPy array) does.
         return pickle.loads(self.payload, buffers=buffers)
 
