@@ -230,15 +230,20 @@ def measure_old_unsync(
     return {f"{name} / unsync 1.4.0": value for name, value in json.loads(proc.stdout).items()}
 
 
-def cold_starts(old_python: Path | None, samples: dict[str, list[float]]) -> None:
-    """One whole program each: ours, unsync 1.4.0's, and the imports our design cannot do without."""
+def cold_starts(old_python: Path | None, samples: dict[str, list[float]], round_number: int = 0) -> None:
+    """One whole program each: ours, unsync 1.4.0's, and the imports our design cannot do without.
+
+    Each round starts with a different one, so that none always runs first,
+    just after the heavier measurements of the round before.
+    """
     programs = [
         ("unsync", sys.executable, ONE_CALL_PROGRAM),
         ("asyncio + anyio imports", sys.executable, FLOOR_PROGRAM),
     ]
     if old_python is not None:
         programs.append(("unsync 1.4.0", str(old_python), ONE_CALL_PROGRAM))
-    for who, python, source in programs:
+    start = round_number % len(programs)
+    for who, python, source in programs[start:] + programs[:start]:
         finished = run_program(python, source)
         samples[f"cold start, wall / {who}"].append(finished.wall_ms)
         samples[f"cold start, peak memory / {who}"].append(finished.peak_mib)
@@ -308,6 +313,7 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[i
 
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", file=sys.stderr)
+        cold_starts(old_python, samples, r)
         for backend in ("asyncio", "uvloop", "trio"):
             switch_backend(backend)
             per_call(f"async round trip / unsync {backend}", round_trip(nop_async), n_rt)
@@ -356,7 +362,6 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[i
         per_call("process burst / ProcessPoolExecutor", burst(lambda: processes.submit(return_at_once_sync)), n_process)
         large_arguments(processes, large, samples)
         loop_stall("asyncio", huge, samples)
-        cold_starts(old_python, samples)
         switch_backend("trio")
         burst(nop_process)(2)
         loop_stall("trio", huge, samples)
@@ -527,7 +532,7 @@ def tables(samples: dict[str, list[float]], checks: list[dict[str, Any]], about:
         f"Measured on {about['date']}: {about['cores']} cores ({about['cpu']}), Python {about['python']}, "
         f"{about['platform']}; {rounds} interleaved rounds; {PLACEMENTS[about['thread placement']]}.",
         "",
-        "| measurement | median per call |",
+        "| measurement | median (per call, or per program for cold starts) |",
         "|---|---:|",
     ]
     for name in sorted(samples):
