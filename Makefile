@@ -37,6 +37,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# unsync 1.4.0's own test suite, downloaded from PyPI, against this package.
+.PHONY: test-unsync14
+test-unsync14: $(STAMP)
+	PYTHON=$(BIN)/python tests/compat/run_unsync14_suite.sh
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

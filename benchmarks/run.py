@@ -36,6 +36,7 @@ from anyio.from_thread import start_blocking_portal
 import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
+from streams import stream_samples
 from workloads import (
     FLOOR_PROGRAM,
     ONE_CALL_PROGRAM,
@@ -622,6 +623,7 @@ def main() -> int:
         samples = run(3, 500, 2000, 50, (TARGET_IN_FLIGHT,))
     else:
         samples = run(15, 2000, 10_000, 200, (TARGET_IN_FLIGHT, 100_000))
+    samples.update(stream_samples(rounds=3, n=10_000 if args.quick else 100_000))
     checks, all_met = report(samples)
     about = machine()
     outputs = [HERE / f"results-{about['thread placement']}.json"]

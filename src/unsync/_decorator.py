@@ -15,14 +15,19 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._future import Unfuture, install_continuation_runner
+from ._compat import adopt, step_with_value_hint
+from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
+from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, run_limited
+from ._returning import Returning
+from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
 
 __all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
@@ -35,7 +40,7 @@ S = TypeVar("S")
 # runner(fn, args, kwargs, into): run the call, settling ``into`` (or a new Unfuture), and return that.
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
-OPTIONS = ("cpu_bound", "limit")
+OPTIONS = ("cpu_bound", "limit", "read_ahead")
 
 
 class _Executors:
@@ -88,8 +93,28 @@ def _run_in_process(
     return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs, into)
 
 
-def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
+def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False, read_ahead: int | None = None) -> Runner:
     """How calls to ``fn`` are run, decided once."""
+    kind = generator_kind(fn)
+    if kind is not None:
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the generator function {_name_of(fn)}: a stream's items cannot "
+                "come from a worker process; drop cpu_bound to stream from a worker thread, or have the generator "
+                "yield the Unfutures of calls to a cpu_bound function"
+            )
+        return stream_runner(kind, DEFAULT_READ_AHEAD if read_ahead is None else read_ahead, _run_in_thread)
+    if read_ahead is not None:
+        raise TypeError(
+            f"read_ahead applies to generator functions (their calls return streams), and {_name_of(fn)} is not one"
+        )
+    if is_async_context_manager_function(fn):
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the async context manager function {_name_of(fn)}: "
+                "it is entered and exited on the event loop; drop cpu_bound"
+            )
+        return context_runner  # type: ignore[return-value]  # its calls return an UnsyncContext
     if is_coroutine_callable(fn):
         if cpu_bound:
             raise TypeError(
@@ -246,19 +271,35 @@ class Unsync:
     ``process_executor`` are kept from unsync 1.4.0.
     """
 
-    def __init__(self, *, cpu_bound: bool = False, limit: int | Limiter | None = None) -> None:
+    def __init__(
+        self, *, cpu_bound: bool = False, limit: int | Limiter | None = None, read_ahead: int | None = None
+    ) -> None:
         if limit is not None and not isinstance(limit, Limiter):
             Limiter(limit)  # checks the number now, where the decorator is written
         self._cpu_bound = cpu_bound
         self._limit = limit
+        self._read_ahead = None if read_ahead is None else check_read_ahead(read_ahead)
 
+    # Generators first: an async generator function is not a coroutine function.
+    @overload
+    def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, Iterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> Returning[P, UnsyncContext[T]]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(
-        self, fn: None = None, /, *, cpu_bound: bool = False, limit: int | Limiter | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        cpu_bound: bool = False,
+        limit: int | Limiter | None = None,
+        read_ahead: int | None = None,
     ) -> Unsync: ...
     def __call__(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if fn is None:
@@ -273,9 +314,20 @@ class Unsync:
             raise TypeError("pass options as @unsync(cpu_bound=True), not together with the function")
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
+        runner = runner_for(fn, cpu_bound=self._cpu_bound, read_ahead=self._read_ahead)
+        if self._limit is not None and (generator_kind(fn) is not None or is_async_context_manager_function(fn)):
+            raise TypeError(
+                f"limit applies to calls that return an Unfuture, not to {_name_of(fn)}, whose calls return a "
+                "stream or a context manager"
+            )
         # An int limit belongs to this one function; a Limiter may be shared.
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
-        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
+        return UnsyncFunction(fn, runner, limiter)
+
+    def __instancecheck__(self, instance: object) -> bool:
+        # 1.4.0's `unsync` was a class, so programs test `isinstance(fn, unsync)`;
+        # isinstance() looks this method up on the type of its second argument.
+        return isinstance(instance, (UnsyncFunction, BoundUnsyncFunction))
 
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
@@ -283,6 +335,14 @@ class Unsync:
     def loop(self) -> Any:
         """The ambient asyncio event loop (started if needed); an error under trio."""
         return ambient_loop.asyncio_loop
+
+    @loop.setter
+    def loop(self, loop: object) -> None:
+        raise TypeError(
+            "unsync.loop cannot be assigned: unsync starts and owns its event loop. To choose the loop, call "
+            "unsync.use_backend('asyncio', loop_factory=...) before the first call, or set an asyncio event-loop "
+            "policy whose new_event_loop() makes it"
+        )
 
     @property
     def thread(self) -> Any:
@@ -365,6 +425,22 @@ class Unsync:
         ambient_loop.use_backend(backend, **options)
 
     @staticmethod
+    def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
+        """Make an async context manager usable in ``with`` from sync code, and in ``async with`` on any loop.
+
+        Entering and exiting run on the ambient loop, in one task:
+
+            >>> import contextlib, unsync
+            >>> @contextlib.asynccontextmanager
+            ... async def connection(name: str):
+            ...     yield f"connected to {name}"
+            >>> with unsync.context(connection("db")) as conn:
+            ...     conn
+            'connected to db'
+        """
+        return UnsyncContext(manager)
+
+    @staticmethod
     def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
         """Stop the ambient loop; the next call starts a fresh one.
 
@@ -404,12 +480,14 @@ def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
 
 def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], into: Unfuture[Any]) -> None:
     """Call ``continuation(source)`` the way ``@unsync`` would run it, settling ``into``."""
+    step = step_with_value_hint(source, into)  # for continuations written for unsync 1.4.0
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
-        continuation._call_into(into, source)
+        continuation._call_into(step, source)
     else:
-        runner_for(continuation)(continuation, (source,), {}, into)
+        runner_for(continuation)(continuation, (source,), {}, step)
 
 
 install_continuation_runner(run_continuation)
+set_source_adapter(adopt)
 
 unsync = Unsync()

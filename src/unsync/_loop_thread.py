@@ -27,6 +27,9 @@ class LoopThread(Protocol):
     """A running event loop in a thread of its own, as the ambient loop uses it."""
 
     started_with: Any  # what the first task reported as it started
+    # The first task's outcome: cancelled if the loop was torn down under it
+    # (stopped by code outside unsync) before it ended.
+    serving: concurrent.futures.Future[Any]
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop and wait for its value."""
@@ -54,7 +57,7 @@ class PortalThread:
         self._portal_cm = start_blocking_portal(backend, options, name=THREAD_NAME)
         self._portal = self._portal_cm.__enter__()
         try:
-            _, self.started_with = self._portal.start_task(first)
+            self.serving, self.started_with = self._portal.start_task(first)
         except BaseException:
             self.close()
             raise
@@ -101,6 +104,7 @@ class AsyncioThread:
         self._runner = asyncio.Runner(debug=options.get("debug"), loop_factory=loop_factory)
         self._tasks: set[concurrent.futures.Future[Any]] = set()
         self._first = TaskStarted()
+        self.serving: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, args=(first,), name=THREAD_NAME, daemon=True)
         self._thread.start()
         try:
@@ -110,13 +114,15 @@ class AsyncioThread:
             raise
 
     def _run(self, first: Callable[..., Awaitable[Any]]) -> None:
+        # Whatever ends the loop is reported through the two futures, as a
+        # portal's thread would: code outside unsync may stop it (loop.stop()).
         try:
             with self._runner:
                 self._runner.run(self._serve(first))
         except BaseException as exc:
             if not self._first.future.done():
                 self._first.future.set_exception(exc)
-            raise
+            self.serving.cancel()  # no-op if the first task had ended
 
     async def _serve(self, first: Callable[..., Awaitable[Any]]) -> None:
         self.loop = asyncio.get_running_loop()
@@ -127,9 +133,15 @@ class AsyncioThread:
         await asyncio.wait([first_task])
 
     def _first_task_done(self, task: asyncio.Future[Any]) -> None:
+        problem = None if task.cancelled() else task.exception()
         if not self._first.future.done():
-            problem = None if task.cancelled() else task.exception()
             self._first.future.set_exception(problem or RuntimeError("the loop's first task ended before it started"))
+        if task.cancelled():
+            self.serving.cancel()
+        elif problem is not None:
+            self.serving.set_exception(problem)
+        else:
+            self.serving.set_result(task.result())
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return self.start_task_soon(fn, *args).result()
