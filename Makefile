@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench instructions docs clean
+.PHONY: demo test lint typecheck pytest bench instructions soak docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks tools
+	$(BIN)/ruff format --check src tests examples benchmarks tools
 
 # pyright comes from the npm registry, so it runs where node is installed.
 PYRIGHT := npx --yes pyright@1.1.414
@@ -49,6 +49,11 @@ bench: $(STAMP)
 # CPU work per call as counted by valgrind (installed apart: apt-get install valgrind).
 instructions: $(STAMP)
 	$(BIN)/python benchmarks/instructions.py $(INSTRUCTIONS_ARGS)
+
+# Minutes of threads calling, forking and shutting down on each backend; not run in CI.
+# Its table goes to tools/soak-results.md, which docs/reliability.md includes.
+soak: $(STAMP)
+	$(BIN)/python tools/soak.py $(SOAK_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -38,7 +39,10 @@ class LoopThread(Protocol):
         """Run ``fn(*args)`` on the loop; its future."""
 
     def close(self) -> None:
-        """Wait for the tasks started here (the first one too) to end, stop the loop and wait for its thread."""
+        """Wait for the tasks started here (the first one too) to end, stop the loop and wait for its thread.
+
+        Interrupted, it can be called again to finish the job.
+        """
 
 
 def start_loop_thread(backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> LoopThread:
@@ -58,8 +62,9 @@ class PortalThread:
         self._portal = self._portal_cm.__enter__()
         try:
             self.serving, self.started_with = self._portal.start_task(first)
+            self._thread = self._portal.call(_current_thread)
         except BaseException:
-            self.close()
+            self._portal_cm.__exit__(None, None, None)
             raise
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -69,7 +74,12 @@ class PortalThread:
         return self._portal.start_task_soon(fn, *args)
 
     def close(self) -> None:
-        self._portal_cm.__exit__(None, None, None)
+        self._portal_cm.__exit__(None, None, None)  # it exits only once: again, it does nothing
+        if self._thread.is_alive():
+            # A first close was interrupted: stop the portal, if it was not, and wait for the thread.
+            with contextlib.suppress(RuntimeError):
+                self._portal.call(self._portal.stop, True)
+            self._thread.join()
 
 
 class TaskStarted:
@@ -155,8 +165,17 @@ class AsyncioThread:
     def close(self) -> None:
         if self._thread.is_alive() and hasattr(self, "_stopping"):
             concurrent.futures.wait(list(self._tasks))
-            self.loop.call_soon_threadsafe(self._stopping.set_result, None)
+            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
+                self.loop.call_soon_threadsafe(self._stop_serving)
         self._thread.join()
+
+    def _stop_serving(self) -> None:
+        if not self._stopping.done():  # a close that was interrupted asks again
+            self._stopping.set_result(None)
+
+
+async def _current_thread() -> threading.Thread:
+    return threading.current_thread()
 
 
 async def _as_coroutine(fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from ._by_reference import (
     name_unpicklable_argument,
     refuse_a_call_from_unguarded_main_code,
 )
+from ._fork import forget_in_child
 from ._future import Unfuture
 from ._wire import HEADER, SHARES_MEMORY, Message, out_of_band, receive_file, size_table_length, sizes_from
 from ._workers import submit_into
@@ -110,20 +112,24 @@ class _Worker:
             self.files.close()
 
     async def kill(self) -> None:
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.aclose()
-        self.close_socket()
+        try:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.aclose()
+        finally:
+            self.close_socket()
 
     async def close(self, grace_period: float = _EXIT_GRACE) -> int | None:
         """End the worker's input so it exits, kill it if it has not after ``grace_period``; its exit code."""
         # Killing a worker that already exited is worse than useless on asyncio:
         # the kill polls the process, and a poll that reaps it first leaves the
         # child watcher reporting 255 and logging a warning.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(grace_period):
-            await self.process.aclose()  # it kills the process itself when the wait times out
-        self.close_socket()
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(grace_period):
+                await self.process.aclose()  # it kills the process itself when the wait times out
+        finally:
+            self.close_socket()
         return self.process.returncode
 
 
@@ -315,6 +321,10 @@ class ProcessCall:
         self.unfuture.cancel()
 
 
+def _forget_pools_after_fork() -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
+    return [future for pool in list(_pools) for future in pool._forget_after_fork()]
+
+
 class ProcessWorkers(concurrent.futures.Executor):
     """The default pool for ``cpu_bound`` functions: reusable worker processes.
 
@@ -342,6 +352,7 @@ class ProcessWorkers(concurrent.futures.Executor):
         # the loop runs their tasks (random within a batch, under trio).
         self._line: deque[ProcessCall] = deque()
         _exit.pools.add(self)
+        _pools.add(self)
 
     @property
     def max_workers(self) -> int:
@@ -396,6 +407,15 @@ class ProcessWorkers(concurrent.futures.Executor):
         if wait:
             with self._changed:
                 self._changed.wait_for(lambda: not self._calls)
+
+    def _forget_after_fork(self) -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
+        # Its calls ran on the parent's loop; the lock may have been held.
+        lost = [call.executor_future for call in self._calls if call.executor_future is not None]
+        self._changed = threading.Condition(threading.Lock())
+        self._calls = set()
+        self._running = set()
+        self._line = deque()
+        return list(lost)
 
     def _ended(self, call: ProcessCall) -> None:
         call.close()
@@ -523,6 +543,10 @@ class ProcessWorkers(concurrent.futures.Executor):
             self._changed.wait_for(
                 lambda: not self._running, None if deadline is None else max(0.0, deadline - time.monotonic())
             )
+
+
+_pools: weakref.WeakSet[ProcessWorkers] = weakref.WeakSet()
+forget_in_child(_forget_pools_after_fork)
 
 
 def run_in_process(
