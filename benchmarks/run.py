@@ -38,18 +38,24 @@ import trio
 sys.path.insert(0, str(Path(__file__).parent))
 from streams import stream_samples
 from workloads import (
+    FLOOR_PROGRAM,
+    ONE_CALL_PROGRAM,
     LockHandOff,
     Workload,
     burst,
+    heartbeat_gap,
     memory_per_pending_call,
+    nbytes_of,
     pending_calls_row,
     pinning,
     return_at_once,
     return_at_once_sync,
     round_trip,
+    run_program,
     sleep_long,
     steady,
     timed,
+    use_every_cpu,
 )
 
 import unsync
@@ -66,6 +72,26 @@ nop_thread = unsynced(return_at_once_sync)
 @unsynced(cpu_bound=True)
 def nop_process() -> int:
     return 1
+
+
+nbytes_in_process = unsynced(cpu_bound=True)(nbytes_of)
+in_every_worker = unsynced(cpu_bound=True)(use_every_cpu)
+
+# The large arguments of the cpu_bound data rows, and of the heartbeat's call.
+LARGE_ARGUMENT = 64 * 2**20
+HEARTBEAT_ARGUMENT = 256 * 2**20
+
+
+@unsynced
+async def heartbeat(stop: threading.Event) -> float:
+    """Sleep 1 ms at a time on the ambient loop until ``stop`` is set; the longest gap between beats."""
+    sleep = trio.sleep if sniffio.current_async_library() == "trio" else asyncio.sleep
+    worst, last = 0.0, time.perf_counter()
+    while not stop.is_set():
+        await sleep(0.001)
+        now = time.perf_counter()
+        worst, last = max(worst, now - last), now
+    return worst
 
 
 @unsynced
@@ -205,6 +231,69 @@ def measure_old_unsync(
     return {f"{name} / unsync 1.4.0": value for name, value in json.loads(proc.stdout).items()}
 
 
+def cold_starts(old_python: Path | None, samples: dict[str, list[float]], round_number: int = 0) -> None:
+    """One whole program each: ours, unsync 1.4.0's, and the imports our design cannot do without.
+
+    Each round starts with a different one, so that none always runs first,
+    just after the heavier measurements of the round before.
+    """
+    programs = [
+        ("unsync", sys.executable, ONE_CALL_PROGRAM),
+        ("asyncio + anyio imports", sys.executable, FLOOR_PROGRAM),
+    ]
+    if old_python is not None:
+        programs.append(("unsync 1.4.0", str(old_python), ONE_CALL_PROGRAM))
+    start = round_number % len(programs)
+    for who, python, source in programs[start:] + programs[:start]:
+        finished = run_program(python, source)
+        samples[f"cold start, wall / {who}"].append(finished.wall_ms)
+        samples[f"cold start, peak memory / {who}"].append(finished.peak_mib)
+        if source is ONE_CALL_PROGRAM:
+            samples[f"first async call / {who}"].append(float(finished.output[0]))
+
+
+def large_arguments(
+    processes: concurrent.futures.Executor, arguments: dict[str, Any], samples: dict[str, list[float]]
+) -> None:
+    """A cpu_bound call with each large argument, through unsync and through a ProcessPoolExecutor."""
+    for argument in arguments.values():  # workers restarted with the loop import NumPy first
+        nbytes_in_process(argument[:1]).result()
+    for kind, argument in arguments.items():
+        for who, call in [
+            ("unsync", lambda value: nbytes_in_process(value).result()),
+            ("ProcessPoolExecutor", lambda value: processes.submit(nbytes_of, value).result()),
+        ]:
+            with steady():
+                started = time.perf_counter()
+                assert call(argument) == LARGE_ARGUMENT
+                samples[f"cpu_bound call, 64 MB {kind} argument / {who}"].append((time.perf_counter() - started) * 1e3)
+
+
+def loop_stall(backend: str, argument: bytes, samples: dict[str, list[float]]) -> None:
+    """The worst gap of a 1 ms heartbeat on the ambient loop during a cpu_bound call with a large argument.
+
+    The same heartbeat while the program sleeps for as long shows what the
+    machine alone costs: on a shared machine, the loop's thread waits for a
+    core now and then whatever the program does.
+    """
+    burst(in_every_worker)(2)
+    started = time.perf_counter()
+    gap = heartbeat_gap(heartbeat, lambda: nbytes_in_process(argument).result())
+    took = time.perf_counter() - started
+    samples[f"heartbeat gap during a 256 MB cpu_bound call / unsync {backend}"].append(gap * 1e3)
+    idle = heartbeat_gap(heartbeat, lambda: time.sleep(took))
+    samples[f"heartbeat gap while idle as long / unsync {backend}"].append(idle * 1e3)
+
+
+def large_argument_kinds() -> dict[str, Any]:
+    import numpy
+
+    return {
+        "bytes": os.urandom(LARGE_ARGUMENT),
+        "NumPy array": numpy.frombuffer(os.urandom(LARGE_ARGUMENT), dtype=numpy.float64).copy(),
+    }
+
+
 def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[int, ...]) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     plain_loop, trio_thread, hand_off = ThreadLoop(), TrioThread(), LockHandOff()
@@ -216,12 +305,16 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[i
     pool.submit(int).result()
     processes.submit(int).result()
     nop_thread().result()
+    large = large_argument_kinds()
+    huge = bytes(HEARTBEAT_ARGUMENT)
+    cold_starts(old_python, defaultdict(list))  # caches byte code, as any install does
 
     def per_call(name: str, workload: Workload, n: int) -> None:
         samples[name].append(workload(n) / n * 1e6)
 
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", file=sys.stderr)
+        cold_starts(old_python, samples, r)
         for backend in ("asyncio", "uvloop", "trio"):
             switch_backend(backend)
             per_call(f"async round trip / unsync {backend}", round_trip(nop_async), n_rt)
@@ -268,6 +361,11 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[i
         )
         per_call("process burst / unsync", burst(nop_process), n_process)
         per_call("process burst / ProcessPoolExecutor", burst(lambda: processes.submit(return_at_once_sync)), n_process)
+        large_arguments(processes, large, samples)
+        loop_stall("asyncio", huge, samples)
+        switch_backend("trio")
+        burst(nop_process)(2)
+        loop_stall("trio", huge, samples)
         old_unsync = measure_old_unsync(old_python, n_rt, n_burst, n_process, in_flight if r == 0 else ())
         for name, value in old_unsync.items():
             samples[name].append(value)
@@ -327,7 +425,44 @@ TARGETS: list[tuple[str, str, str, float]] = [
         f"{pending_calls_row(TARGET_IN_FLIGHT)} / run_coroutine_threadsafe",
         1.0,
     ),
+    ("cold start", "cold start, wall / unsync", "cold start, wall / unsync 1.4.0", 1.25),
+    ("cold start", "cold start, peak memory / unsync", "cold start, peak memory / unsync 1.4.0", 1.15),
+    (
+        "large cpu_bound argument",
+        "cpu_bound call, 64 MB bytes argument / unsync",
+        "cpu_bound call, 64 MB bytes argument / ProcessPoolExecutor",
+        0.25,
+    ),
+    (
+        "large cpu_bound argument",
+        "cpu_bound call, 64 MB NumPy array argument / unsync",
+        "cpu_bound call, 64 MB NumPy array argument / ProcessPoolExecutor",
+        0.25,
+    ),
 ]
+
+
+# Targets on a value itself: (label, measurement, limit in its unit).
+LIMITS: list[tuple[str, str, float]] = [
+    ("first async call after import", "first async call / unsync", 3.0),
+    (
+        "loop stall during a large cpu_bound call",
+        "heartbeat gap during a 256 MB cpu_bound call / unsync asyncio",
+        20.0,
+    ),
+    ("loop stall during a large cpu_bound call", "heartbeat gap during a 256 MB cpu_bound call / unsync trio", 20.0),
+]
+
+
+def unit(name: str) -> str:
+    """The unit a measurement is recorded in."""
+    if name.startswith("bytes"):
+        return "bytes"
+    if name.startswith("cold start, peak memory"):
+        return "MiB"
+    if name.startswith(("cold start", "first async call", "cpu_bound call", "heartbeat gap")):
+        return "ms"
+    return "µs"
 
 
 def paired_ratio(ours: list[float], reference: list[float]) -> float | None:
@@ -345,10 +480,9 @@ def paired_ratio(ours: list[float], reference: list[float]) -> float | None:
 
 def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]:
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"\n{'measurement':<58} {'median':>10}  rounds")
+    print(f"\n{'measurement':<68} {'median':>10}  rounds")
     for name in sorted(medians):
-        unit = "B" if name.startswith("bytes") else "us"
-        print(f"{name:<58} {medians[name]:>9.2f}{unit}  {len(samples[name])}")
+        print(f"{name:<68} {medians[name]:>9.2f} {unit(name)}  {len(samples[name])}")
     print(f"\n{'target':<26} {'ours / reference':<70} {'ratio':>6} {'paired':>6} {'limit':>6}")
     checks = []
     all_met = True
@@ -374,6 +508,14 @@ def report(samples: dict[str, list[float]]) -> tuple[list[dict[str, Any]], bool]
         pair = f"{ours} / {reference.split(' / ')[1]}"
         shown = "" if paired is None else f"{paired:.2f}"
         print(f"{label:<26} {pair:<70} {ratio:6.2f} {shown:>6} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
+    for label, name, limit in LIMITS:
+        if name not in medians:
+            print(f"{label:<26} {name}: not measured")
+            continue
+        met = medians[name] <= limit
+        all_met &= met
+        checks.append({"target": label, "ours": name, "median": medians[name], "limit": limit, "met": met})
+        print(f"{label:<26} {name:<70} {medians[name]:6.2f} {unit(name):>6} {limit:6.2f}  {'PASS' if met else 'FAIL'}")
     return checks, all_met
 
 
@@ -391,18 +533,26 @@ def tables(samples: dict[str, list[float]], checks: list[dict[str, Any]], about:
         f"Measured on {about['date']}: {about['cores']} cores ({about['cpu']}), Python {about['python']}, "
         f"{about['platform']}; {rounds} interleaved rounds; {PLACEMENTS[about['thread placement']]}.",
         "",
-        "| measurement | median per call |",
+        "| measurement | median (per call, or per program for cold starts) |",
         "|---|---:|",
     ]
     for name in sorted(samples):
         value = statistics.median(samples[name])
-        lines.append(f"| {name} | {value:,.0f} bytes |" if name.startswith("bytes") else f"| {name} | {value:.1f} µs |")
+        shown = f"{value:,.0f}" if name.startswith("bytes") else f"{value:.1f}"
+        lines.append(f"| {name} | {shown} {unit(name)} |")
     lines += ["", "| target | ratio of medians | median of per-round ratios | limit | |", "|---|---:|---:|---:|---|"]
-    for check in checks:
+    ratio_checks = [check for check in checks if "reference" in check]
+    for check in ratio_checks:
         pair = f"{check['ours']} vs {check['reference'].split(' / ')[1]}"
         paired = "" if check["paired ratio"] is None else f"{check['paired ratio']:.2f}"
         verdict = "met" if check["met"] else "**missed**"
         lines.append(f"| {pair} | {check['ratio']:.2f} | {paired} | {check['limit']:.2f} | {verdict} |")
+    lines += ["", "| target | median | limit | |", "|---|---:|---:|---|"]
+    for check in checks:
+        if "reference" not in check:
+            verdict = "met" if check["met"] else "**missed**"
+            shown = f"{check['median']:.1f} {unit(check['ours'])}"
+            lines.append(f"| {check['ours']} | {shown} | {check['limit']:.0f} {unit(check['ours'])} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -441,6 +591,9 @@ def draw(samples: dict[str, list[float]], path: Path) -> None:
         "await from trio.run",
         "await inside the loop",
         pending_calls_row(TARGET_IN_FLIGHT),
+        "cold start, wall",
+        "cpu_bound call, 64 MB bytes argument",
+        "cpu_bound call, 64 MB NumPy array argument",
     ]
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.1 * len(groups)))
     for axis, group in zip(axes, groups, strict=True):
@@ -449,8 +602,7 @@ def draw(samples: dict[str, list[float]], path: Path) -> None:
         labels = [n.split(" / ", 1)[1] for n in names]
         colors = ["tab:blue" if label.startswith("unsync") and "1.4.0" not in label else "tab:gray" for label in labels]
         axis.barh(labels, values, color=colors)
-        unit = "bytes" if group.startswith("bytes") else "µs"
-        axis.set_title(f"{group} (median {unit} per call, lower is better)", fontsize=9)
+        axis.set_title(f"{group} (median {unit(names[0])}, lower is better)", fontsize=9)
         axis.tick_params(labelsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -167,3 +167,104 @@ async def return_at_once() -> int:
 
 def return_at_once_sync() -> int:
     return 1
+
+
+# -- a whole program: cold start ---------------------------------------------------
+
+# The program's own peak memory, printed last: the kernel's count for a child
+# (wait4's ru_maxrss) includes the pages it shared with its parent before exec.
+PRINT_PEAK_MEMORY = """
+with open("/proc/self/status") as status:
+    print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+"""
+
+# A program that imports unsync and makes one async call, the way a short
+# script or a command-line tool does; it prints how long its first call took.
+ONE_CALL_PROGRAM = (
+    """
+import time
+from unsync import unsync
+
+@unsync
+async def one() -> int:
+    return 1
+
+started = time.perf_counter()
+one().result()
+print((time.perf_counter() - started) * 1e3)
+"""
+    + PRINT_PEAK_MEMORY
+)
+
+# What the ambient loop's design cannot do without: the floor for a cold start.
+FLOOR_PROGRAM = "import asyncio, concurrent.futures, anyio.from_thread, anyio.lowlevel\n" + PRINT_PEAK_MEMORY
+
+
+class ProgramRun:
+    """One run of a program in a fresh interpreter: wall time, and what it printed (peak memory last)."""
+
+    __slots__ = ("output", "peak_mib", "wall_ms")
+
+    def __init__(self, wall_ms: float, output: list[str]) -> None:
+        self.wall_ms = wall_ms
+        self.peak_mib = int(output[-1]) / 1024  # VmHWM, in KiB
+        self.output = output[:-1]
+
+
+def run_program(python: str, source: str) -> ProgramRun:
+    """Run ``source`` with ``python -c`` as a user's shell would: byte code cached, threads on every core."""
+    import subprocess
+
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    release_pinning()  # a child starts with the affinity of the thread that made it
+    started = time.perf_counter()
+    finished = subprocess.run([python, "-c", source], stdout=subprocess.PIPE, text=True, env=environment, check=True)
+    wall = time.perf_counter() - started
+    return ProgramRun(wall * 1e3, finished.stdout.split())
+
+
+def release_pinning() -> None:
+    """Undo `pin_threads`: every thread of this process may run on every CPU again."""
+    if pinning() == "none":
+        return
+    for thread in threading.enumerate():
+        if thread.native_id is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(thread.native_id, _CPUS)
+
+
+def use_every_cpu() -> None:
+    """In a worker process: run on every CPU, whatever the thread that started it was pinned to."""
+    if _CPUS:
+        os.sched_setaffinity(0, _CPUS)
+
+
+# -- cpu_bound data -------------------------------------------------------------------
+
+
+def nbytes_of(data: Any) -> int:
+    """The size of a bytes-like argument: the function of the large-argument round trips."""
+    return memoryview(data).nbytes
+
+
+def heartbeat_gap(start_heartbeat: Callable[[threading.Event], Any], work: Callable[[], object]) -> float:
+    """The longest gap (seconds) between the beats of a 1 ms heartbeat while ``work()`` runs.
+
+    ``start_heartbeat(stop)`` starts a coroutine on the loop being watched
+    that sleeps 1 ms at a time until ``stop`` is set, and returns an Unfuture
+    of the longest gap it saw.
+    """
+    release_pinning()  # a stall is what the loop suffers, not a pinned thread waiting for its core
+    gc.collect()
+    gc.freeze()  # a full collection would stall every thread, whatever the data path does
+    stop = threading.Event()
+    try:
+        beating = start_heartbeat(stop)
+        time.sleep(0.05)  # let it beat a few times first
+        try:
+            work()
+        finally:
+            stop.set()
+        return float(beating.result())
+    finally:
+        gc.unfreeze()

@@ -22,13 +22,24 @@ def pid_written_to(pid_file: Path) -> int:
 
 
 def is_running(pid: int) -> bool:
-    """Whether ``pid`` runs; an exited process not yet reaped (a zombie) does not, where /proc shows it."""
+    """Whether ``pid`` runs; an exited process not yet reaped (a zombie) does not, where /proc shows it.
+
+    A process with several threads has exited, files closed, only once every
+    thread has: its main thread shows as a zombie a moment before the others.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        threads = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
         return not os.path.isdir("/proc")
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    return True
+        except FileNotFoundError:
+            continue  # that thread is gone
+    return False

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -200,11 +201,15 @@ def test_a_script_that_fails_in_the_worker_says_so_on_each_call(run_python: RunP
         def double(n):
             return 2 * n
 
-        for _ in range(2):
-            try:
-                double(1).result(timeout=30)
-            except RuntimeError as exc:
-                print(exc, "|", "while the worker ran" in "".join(exc.__notes__))
+        def main():
+            for _ in range(2):
+                try:
+                    double(1).result(timeout=30)
+                except RuntimeError as exc:
+                    print(exc, "|", "while the worker ran" in "".join(exc.__notes__))
+
+        if __name__ == "__main__":
+            main()
         """
     )
     assert proc.stdout.splitlines() == ["this script refuses to be imported | True"] * 2
@@ -235,3 +240,159 @@ def test_the_process_limit_bounds_the_workers_at_run_time(run_python: RunPython)
         """
     )
     assert proc.stdout.split() == ["1", "3", "1"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals; a worker notices its parent's death through poll()")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_busy_worker_ends_soon_after_its_parent_is_killed(tmp_path: Path, backend: str, how: signal.Signals) -> None:
+    pid_file = tmp_path / "worker.pid"
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import unsync
+            from unsync import unsync as decorator
+
+            @decorator(cpu_bound=True)
+            def spin(pid_file):
+                with open(pid_file, "w") as out:
+                    out.write(str(__import__("os").getpid()))
+                while True:
+                    pass
+
+            if __name__ == "__main__":
+                unsync.use_backend({backend!r})
+                spin({str(pid_file)!r}).result()
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    try:
+        worker = pid_written_to(pid_file)
+        parent.send_signal(how)
+        parent.wait(timeout=10)
+        started = time.monotonic()
+        wait_until(lambda: not is_running(worker), "the worker outlived its parent", timeout=10)
+        assert time.monotonic() - started < 3  # within a second, on a machine that is not overloaded
+    finally:
+        parent.kill()
+        parent.wait()
+        if pid_file.exists() and pid_file.read_text().isdigit():  # a worker that outlived the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_leave_no_unclosed_file_or_other_warning_in_development_mode(tmp_path: Path, backend: str) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import unsync
+            from unsync import unsync as decorator
+
+            @decorator(cpu_bound=True)
+            def double(n):
+                return 2 * n
+
+            if __name__ == "__main__":
+                unsync.use_backend({backend!r})
+                unsync.process_limit = 2
+                print(sum(call.result(timeout=30) for call in [double(n) for n in range(4)]))
+                print(double(bytes(4 * 1024 * 1024)).result(timeout=30) == bytes(8 * 1024 * 1024))
+            """
+        )
+    )
+    environment = {**os.environ, "PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error"}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=environment
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "12\nTrue\n", "")
+
+
+def test_a_call_from_code_outside_the_main_guard_fails_once_and_shows_the_fix(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        print("the script starts")
+
+        @unsync(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        print(double(21).result(timeout=30))
+        """,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == "the script starts\n"  # no worker ran the script
+    assert proc.stderr.count("Traceback") == 1
+    assert "RuntimeError: double() runs in a worker process, but it was called from the top level" in proc.stderr
+    assert 'if __name__ == "__main__":\n        main()' in proc.stderr
+    assert "__mp_main__" not in proc.stderr
+
+
+def test_code_under_the_guard_may_call_from_the_top_level_of_the_script(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        if __name__ == "__main__":
+            print(double(21).result(timeout=30))
+        """
+    )
+    assert proc.stdout == "42\n"
+
+
+def test_a_script_read_from_standard_input_is_refused_like_an_interactive_session(tmp_path: Path) -> None:
+    source = textwrap.dedent(
+        """
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        if __name__ == "__main__":
+            double(21).result(timeout=30)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-"], input=source, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "TypeError: double cannot run in another process: it was defined in an interactive session" in proc.stderr
+    assert "read from standard input" in proc.stderr
+    assert "AttributeError" not in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="large buffers travel in memory files on Linux")
+def test_a_large_argument_is_not_copied_in_the_parent(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import resource
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def size(data):
+            return len(data)
+
+        if __name__ == "__main__":
+            size(b"").result(timeout=30)
+            data = bytes(200 * 1024 * 1024)
+            mutable = bytearray(data)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            print(size(data).result(timeout=60), size(mutable).result(timeout=60))
+            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            print("peak grew by less than a copy:", grown * 1024 < len(data) // 2)
+        """,
+        timeout=120,
+    )
+    assert proc.stdout.splitlines() == [
+        f"{200 * 1024 * 1024} {200 * 1024 * 1024}",
+        "peak grew by less than a copy: True",
+    ]

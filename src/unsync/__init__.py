@@ -18,22 +18,16 @@ worker process.  Every call returns an `Unfuture` that you can block on with
 
 import sys
 import types
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._contexts import UnsyncContext
 from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
-from ._processes import ProcessWorkers, WorkerProcessDied
 from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from ._streams import UnsyncStream
+from ._version import __version__
 from ._workers import ThreadWorkers
-
-try:
-    __version__ = version("unsync")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 use_backend = unsync.use_backend
 shutdown = unsync.shutdown
@@ -46,6 +40,8 @@ _SETTINGS = [name for name, attribute in vars(Unsync).items() if isinstance(attr
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from ._processes import ProcessWorkers, WorkerProcessDied
+
     loop: Any
     thread: Any
     token: Any
@@ -54,6 +50,17 @@ if TYPE_CHECKING:
     thread_limit: int
     process_limit: int
     exit_grace_period: float | None
+
+
+def __getattr__(name: str) -> Any:
+    # The process pool's code is loaded on first use: most programs never need it.
+    if name in ("ProcessWorkers", "WorkerProcessDied"):
+        from . import _processes
+
+        value = getattr(_processes, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _forwarded(name: str) -> property:

@@ -1,6 +1,6 @@
-"""The ambient event loop: an anyio blocking portal on a background thread.
+"""The ambient event loop, on a background thread (`_loop_thread`: anyio's blocking portal on trio).
 
-`AmbientLoop` is the only object that touches the portal or its thread.  It
+`AmbientLoop` is the only object that touches the loop or its thread.  It
 starts the loop lazily (once, however many threads race), submits coroutines
 to it, stops it (explicitly or at interpreter exit, running the cleanups
 registered with `AmbientLoop.on_stop`) and forgets it after ``os.fork()``.
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import anyio.lowlevel
 from anyio import RunFinishedError
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.abc import TaskStatus
 
 from . import _exit
 from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
@@ -40,6 +40,7 @@ from ._future import (
     set_cancelled,
     set_outcome,
 )
+from ._loop_thread import LoopThread, start_loop_thread
 
 T = TypeVar("T")
 
@@ -96,25 +97,29 @@ class _RunningLoop:
         self.closed = False
         self._closing: concurrent.futures.Future[None] | None = None  # once stop() has begun
         self._stop_lock = threading.Lock()
-        self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
-        self.portal: BlockingPortal = self._portal_cm.__enter__()
-        try:
-            self.spawner: TaskSpawner = make_spawner(backend)
-            # Its future ends when the loop ends, however that happens.
-            self.serving, _ = self.portal.start_task(self.spawner.serve)
-            self.token, self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
-        except BaseException:
-            self._portal_cm.__exit__(None, None, None)
-            raise
+        self.spawner: TaskSpawner = make_spawner(backend)
+        self.portal: LoopThread = start_loop_thread(backend, options, self._serve)
+        # Its future ends when the loop ends, however that happens.
+        self.serving = self.portal.serving
+        adopted: tuple[threading.Thread, Callable[[], None]] = self.portal.started_with
+        self.thread, self._wake = adopted
         self.thread_id = self.thread.ident
         self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._token: anyio.lowlevel.EventLoopToken | None = None
 
-    async def _adopt_loop_thread(
-        self,
-    ) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread, Callable[[], None]]:
-        forbid_blocking_waits_in_this_thread()
-        _loop_thread.running = self
-        return anyio.lowlevel.current_token(), threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
+    async def _serve(self, *, task_status: TaskStatus[tuple[threading.Thread, Callable[[], None]]]) -> None:
+        # The loop's first task: the spawner's, which makes this the ambient loop's thread once it can spawn.
+        await self.spawner.serve(task_status=_AdoptLoopThread(self, task_status))
+
+    @property
+    def token(self) -> anyio.lowlevel.EventLoopToken:
+        # Asked for on first use: making it loads anyio's backend, which a call does not need.
+        if self._token is None:
+            if threading.get_ident() == self.thread_id:
+                self._token = anyio.lowlevel.current_token()
+            else:
+                self._token = _off_event_loop(self.portal.call, _current_token)
+        return self._token
 
     def submit(self, submission: Submission) -> None:
         self._queue.append(submission)
@@ -178,14 +183,8 @@ class _RunningLoop:
             # leave its daemon thread behind rather than hang the caller.
             self.abandon()
             return
-        with self._stop_lock:  # one thread at a time exits the portal's context manager
-            self._portal_cm.__exit__(None, None, None)
-            if self.thread.is_alive():
-                # A first exit was interrupted (the context manager exits only
-                # once): stop the portal, if it was not, and wait for the thread.
-                with contextlib.suppress(RuntimeError):
-                    self.portal.call(self.portal.stop, True)
-                self.thread.join()
+        with self._stop_lock:  # one thread at a time closes the loop's thread (again, if interrupted)
+            self.portal.close()
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
@@ -215,6 +214,25 @@ class _RunningLoop:
         garbage-collected unfinished, so it is kept alive until the end.
         """
         _abandoned_loops.append(self)
+
+
+class _AdoptLoopThread:
+    """The spawner's ``task_status``: once it can spawn, the thread becomes the ambient loop's."""
+
+    def __init__(
+        self, running: _RunningLoop, reported: TaskStatus[tuple[threading.Thread, Callable[[], None]]]
+    ) -> None:
+        self._running = running
+        self._reported = reported
+
+    def started(self, value: None = None) -> None:
+        forbid_blocking_waits_in_this_thread()
+        _loop_thread.running = running = self._running
+        self._reported.started((threading.current_thread(), running.spawner.make_waker(running.spawn_queued)))
+
+
+async def _current_token() -> anyio.lowlevel.EventLoopToken:
+    return anyio.lowlevel.current_token()
 
 
 class AmbientLoop:

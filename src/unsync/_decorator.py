@@ -26,7 +26,6 @@ from ._compat import adopt, step_with_value_hint
 from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
 from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, RunsIn
-from ._processes import ProcessWorkers, run_in_process
 from ._returning import Returning
 from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
@@ -49,7 +48,20 @@ class _Executors:
 
     def __init__(self) -> None:
         self.thread: concurrent.futures.Executor = ThreadWorkers()
-        self.process: concurrent.futures.Executor = ProcessWorkers()
+        self._process: concurrent.futures.Executor | None = None
+
+    @property
+    def process(self) -> concurrent.futures.Executor:
+        # The default pool is made on first use, so that `import unsync` loads no process code.
+        if self._process is None:
+            from ._processes import ProcessWorkers
+
+            self._process = ProcessWorkers()
+        return self._process
+
+    @process.setter
+    def process(self, executor: concurrent.futures.Executor) -> None:
+        self._process = executor
 
 
 executors = _Executors()
@@ -76,6 +88,8 @@ def _run_in_process(
     instance = getattr(fn, "__self__", None)
     if instance is not None and hasattr(fn, "__func__"):
         fn, args = fn.__func__, (instance, *args)
+    from ._processes import run_in_process
+
     return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs, into)
 
 
@@ -379,10 +393,14 @@ class Unsync:
     @property
     def process_limit(self) -> int:
         """How many worker processes the default pool may run at once (default: the CPU count)."""
+        from ._processes import ProcessWorkers
+
         return _default_pool(executors.process, ProcessWorkers, "process_executor").max_workers
 
     @process_limit.setter
     def process_limit(self, limit: int) -> None:
+        from ._processes import ProcessWorkers
+
         _default_pool(executors.process, ProcessWorkers, "process_executor").max_workers = _check_limit(limit)
 
     @property

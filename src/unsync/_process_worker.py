@@ -1,10 +1,12 @@
 """The child side of `ProcessWorkers`: a loop that runs the calls its parent sends.
 
 A worker is started as ``python -u -c <bootstrap>`` and talks to its parent
-through its standard input and output, each message a length header and a
-pickle.  It first moves those two pipes to other descriptors, so whatever the
-user's code prints reaches the parent's standard output and ``input()`` reads
-end of file instead of corrupting the conversation.
+through its standard input and output, in messages as `_wire` frames them
+(with a Unix socket beside the pipes, for the memory files of large buffers).
+It first moves those two pipes to other descriptors, so whatever the user's
+code prints reaches the parent's standard output and ``input()`` reads end
+of file instead of corrupting the conversation.  It exits as soon as its
+parent has gone, even in the middle of a call.
 
 Messages from the parent: one ``(sys.path, main_path)`` set-up, then
 ``(FunctionReference, args, kwargs)`` calls.  Each call is answered with
@@ -13,43 +15,71 @@ Messages from the parent: one ``(sys.path, main_path)`` set-up, then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import runpy
+import select
 import signal
-import struct
+import socket
 import sys
+import threading
 import traceback
 import types
-from typing import IO, Any
+from typing import Any
 
-HEADER = struct.Struct(">Q")  # the length of the pickle that follows
-
-
-def frame(payload: bytes) -> bytes:
-    """A message as it travels between parent and worker."""
-    return HEADER.pack(len(payload)) + payload
+from ._wire import Message, out_of_band
 
 
-def serve(parent_stdout: int | None) -> None:
-    """Answer calls until the parent closes our standard input."""
-    requests = os.fdopen(os.dup(0), "rb")
-    replies = os.fdopen(os.dup(1), "wb")
-    _free_standard_streams(parent_stdout)
-    # Ctrl-C reaches the whole process group; the parent handles it and then
-    # stops its workers, so a worker printing its own KeyboardInterrupt is noise.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def serve(parent_stdout: int | None, descriptors: int | None = None) -> None:
+    """Answer calls until the parent closes our standard input.
 
-    set_up = _read_message(requests)
-    if set_up is None:
-        return
-    set_up_failure = _adopt_parent_environment(*pickle.loads(set_up))
-    while (request := _read_message(requests)) is not None:
-        try:
-            replies.write(frame(set_up_failure or _answer(request)))
-            replies.flush()
-        except BrokenPipeError:
-            return  # the parent is gone; nobody is waiting for this answer
+    ``parent_stdout`` is a copy of the parent's standard output (None: print to
+    standard error), ``descriptors`` our end of the socket over which memory
+    files come and go (None where there are none).
+    """
+    with (
+        os.fdopen(os.dup(0), "rb") as requests,
+        os.fdopen(os.dup(1), "wb") as replies,
+        socket.socket(fileno=descriptors) if descriptors is not None else contextlib.nullcontext() as files,
+    ):
+        _free_standard_streams(parent_stdout)
+        _end_with_parent(requests.fileno())
+        # Ctrl-C reaches the whole process group; the parent handles it and then
+        # stops its workers, so a worker printing its own KeyboardInterrupt is noise.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        set_up = Message.read_from(requests, files)
+        if set_up is None:
+            return
+        set_up_failure = _adopt_parent_environment(*set_up.unpack())
+        while (request := Message.read_from(requests, files)) is not None:
+            try:
+                (_answer(request) if set_up_failure is None else _failure(*set_up_failure)).write_to(replies, files)
+            except BrokenPipeError:
+                return  # the parent is gone; nobody is waiting for this answer
+
+
+def _end_with_parent(requests: int) -> None:
+    """Exit at once, even in the middle of a call, when the parent's end of our requests pipe closes.
+
+    The parent closes it when it dies, however it dies (SIGKILL included), or
+    when it stops this worker; a call still running then has nobody to
+    answer.  The pipe stays open while a process forked from the parent
+    holds it.
+    """
+    if not hasattr(select, "poll"):
+        return  # Windows: the worker ends once its call ends and it finds the pipe closed
+
+    def watch() -> None:
+        hangup = select.poll()
+        hangup.register(requests, 0)  # poll reports the hang-up (POLLHUP) whatever the mask
+        while True:
+            with contextlib.suppress(InterruptedError):
+                if hangup.poll():
+                    os._exit(0)
+
+    threading.Thread(target=watch, name="unsync-parent-watch", daemon=True).start()
 
 
 def _free_standard_streams(parent_stdout: int | None) -> None:
@@ -62,16 +92,8 @@ def _free_standard_streams(parent_stdout: int | None) -> None:
         os.close(parent_stdout)
 
 
-def _read_message(stream: IO[bytes]) -> bytes | None:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    return stream.read(size)
-
-
-def _adopt_parent_environment(path: list[str], main_path: str | None) -> bytes | None:
-    """Take the parent's import path and script; the failure reply for every call if the script fails."""
+def _adopt_parent_environment(path: list[str], main_path: str | None) -> tuple[BaseException, str] | None:
+    """Take the parent's import path and script; if the script fails, what every call's reply reports."""
     sys.path[:] = path
     if not main_path or not os.path.isfile(main_path):
         return None
@@ -85,26 +107,26 @@ def _adopt_parent_environment(path: list[str], main_path: str | None) -> bytes |
     except BaseException as exc:
         _add_worker_traceback(exc)
         exc.add_note(f"(raised while the worker ran {main_path} to find the functions defined there)")
-        return _pickled_failure(exc, main_path)
+        return exc, main_path
     return None
 
 
-def _answer(request: bytes) -> bytes:
+def _answer(request: Message) -> Message:
     name = "the function"
     try:
-        reference, args, kwargs = pickle.loads(request)
+        reference, args, kwargs = request.unpack()
         name = f"{reference.qualname}()"
         result = reference.resolve()(*args, **kwargs)
     except BaseException as exc:
         # SystemExit too: like ProcessPoolExecutor, it is the caller's exception
         # and the worker stays.
         _add_worker_traceback(exc)
-        return _pickled_failure(exc, name)
+        return _failure(exc, name)
     try:
-        return pickle.dumps((True, result), protocol=pickle.HIGHEST_PROTOCOL)
+        return Message.pack((True, out_of_band(result)))
     except Exception as exc:
         problem = TypeError(f"the result of {name} cannot be sent back from its worker process: {exc}")
-        return pickle.dumps((False, problem), protocol=pickle.HIGHEST_PROTOCOL)
+        return Message(pickle.dumps((False, problem), protocol=5))
 
 
 def _add_worker_traceback(exc: BaseException) -> None:
@@ -112,11 +134,12 @@ def _add_worker_traceback(exc: BaseException) -> None:
     exc.add_note(f"Traceback in the worker process (pid {os.getpid()}):\n{traceback.format_exc()}")
 
 
-def _pickled_failure(exc: BaseException, name: str) -> bytes:
+def _failure(exc: BaseException, name: str) -> Message:
+    """The reply that reports ``exc``, pickled whole (an exception's buffers are never large)."""
     try:
-        pickled = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+        pickled = pickle.dumps((False, exc), protocol=5)
         pickle.loads(pickled)  # an exception class with a custom __init__ may not come back
-        return pickled
+        return Message(pickled)
     except Exception as problem:
         stand_in: Any = RuntimeError(
             f"{name} raised {type(exc).__qualname__}: {exc}, "
@@ -124,4 +147,4 @@ def _pickled_failure(exc: BaseException, name: str) -> bytes:
         )
         for note in getattr(exc, "__notes__", ()):
             stand_in.add_note(note)
-        return pickle.dumps((False, stand_in), protocol=pickle.HIGHEST_PROTOCOL)
+        return Message(pickle.dumps((False, stand_in), protocol=5))

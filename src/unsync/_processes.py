@@ -5,6 +5,11 @@ reused between calls and driven by the ambient loop: a call waits for a free
 worker, sends it the function by reference, and reads its answer.  A worker
 is killed when the call it runs is cancelled, replaced when it dies, and
 stopped when the ambient loop stops.
+
+The loop only moves messages: arguments are pickled in the caller's thread
+(in a worker thread if the caller runs an event loop), and a large answer is
+unpickled in a worker thread.  Large buffers travel in memory files
+(`_wire`), not through the pipes.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
-import pickle
+import socket
 import subprocess
 import sys
 import threading
@@ -25,14 +30,21 @@ from typing import Any, TypeVar
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from . import _exit
 from ._anyio_portal import ambient_loop
-from ._by_reference import FunctionReference, call_by_reference, name_unpicklable_argument
+from ._backends import in_event_loop
+from ._by_reference import (
+    FunctionReference,
+    call_by_reference,
+    name_unpicklable_argument,
+    refuse_a_call_from_unguarded_main_code,
+)
 from ._fork import forget_in_child
 from ._future import Unfuture
-from ._process_worker import HEADER, frame
+from ._wire import HEADER, SHARES_MEMORY, Message, out_of_band, receive_file, size_table_length, sizes_from
 from ._workers import submit_into
 
 T = TypeVar("T")
@@ -40,7 +52,10 @@ T = TypeVar("T")
 # A worker moves its pipes aside and prints to the descriptor it is handed: a
 # copy of our standard output.  The package path lets it start even when
 # unsync was put on sys.path at run time; it adopts our whole sys.path next.
-_BOOTSTRAP = "import sys; sys.path.insert(0, {package_parent!r}); from unsync._process_worker import serve; serve({fd})"
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, {package_parent!r}); "
+    "from unsync._process_worker import serve; serve({fd}, {descriptors})"
+)
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # How long a worker that hung up may take to exit, so its exit code can be reported.
 _EXIT_GRACE = 5.0
@@ -64,36 +79,57 @@ class WorkerProcessDied(RuntimeError):
 
 
 class _Worker:
-    """One worker process and the two pipes its parent talks to it through."""
+    """One worker process, the two pipes its parent talks to it through, and the socket for memory files."""
 
-    __slots__ = ("process", "replies", "requests")
+    __slots__ = ("files", "process", "replies", "requests")
 
-    def __init__(self, process: anyio.abc.Process) -> None:
+    def __init__(self, process: anyio.abc.Process, files: socket.socket | None) -> None:
         assert process.stdin is not None and process.stdout is not None
         self.process = process
         self.requests = process.stdin
         self.replies = BufferedByteReceiveStream(process.stdout)
+        self.files = files
 
-    async def send(self, *messages: bytes) -> None:
-        await self.requests.send(b"".join(map(frame, messages)))
+    async def send(self, *messages: Message) -> None:
+        for message in messages:
+            if message.file is not None:
+                assert self.files is not None
+                # One small datagram at a time, before its message: never blocks.
+                socket.send_fds(self.files, [b"F"], [message.file])
+                message.close()
+        await self.requests.send(b"".join(message.header() + message.payload for message in messages))
 
-    async def receive(self) -> bytes:
-        (size,) = HEADER.unpack(await self.replies.receive_exactly(HEADER.size))
-        return await self.replies.receive_exactly(size)
+    async def receive(self) -> Message:
+        length, count = HEADER.unpack(await self.replies.receive_exactly(HEADER.size))
+        sizes = sizes_from(await self.replies.receive_exactly(size_table_length(count))) if count else ()
+        payload = await self.replies.receive_exactly(length) if length else b""
+        # The worker passed the memory file before it wrote the message.
+        return Message(payload, sizes, receive_file(self.files) if count else None)
+
+    def close_socket(self) -> None:
+        # A memory file passed but never received is freed with the socket.
+        if self.files is not None:
+            self.files.close()
 
     async def kill(self) -> None:
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.aclose()
+        try:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.aclose()
+        finally:
+            self.close_socket()
 
     async def close(self, grace_period: float = _EXIT_GRACE) -> int | None:
         """End the worker's input so it exits, kill it if it has not after ``grace_period``; its exit code."""
         # Killing a worker that already exited is worse than useless on asyncio:
         # the kill polls the process, and a poll that reaps it first leaves the
         # child watcher reporting 255 and logging a warning.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(grace_period):
-            await self.process.aclose()  # it kills the process itself when the wait times out
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(grace_period):
+                await self.process.aclose()  # it kills the process itself when the wait times out
+        finally:
+            self.close_socket()
         return self.process.returncode
 
 
@@ -108,7 +144,7 @@ class _PoolOnLoop:
         # Classes pickled by workers that ran our script as __mp_main__ name that module.
         sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
 
-    async def call(self, reference: FunctionReference, request: bytes, max_workers: int) -> bytes:
+    async def call(self, reference: FunctionReference, request: Message, max_workers: int) -> Message:
         """Run one call on an idle worker, or a new one, and return its reply."""
         while True:
             if self.idle:
@@ -132,27 +168,39 @@ class _PoolOnLoop:
 
     async def _start_worker(self) -> _Worker:
         parent_stdout = _copy_of_stdout()
+        ours, theirs = socket.socketpair() if SHARES_MEMORY else (None, None)
+        their_files = None if theirs is None else theirs.fileno()
+        handed = [fd for fd in (parent_stdout, their_files) if fd is not None]
+        bootstrap = _BOOTSTRAP.format(package_parent=_PACKAGE_PARENT, fd=parent_stdout, descriptors=their_files)
         try:
             process = await anyio.open_process(
-                [sys.executable, "-u", "-c", _BOOTSTRAP.format(package_parent=_PACKAGE_PARENT, fd=parent_stdout)],
+                [sys.executable, "-u", "-c", bootstrap],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=None,
-                pass_fds=() if parent_stdout is None else (parent_stdout,),
+                pass_fds=handed,
             )
+        except BaseException:
+            if ours is not None:
+                ours.close()
+            raise
         finally:
             if parent_stdout is not None:
                 os.close(parent_stdout)
-        worker = _Worker(process)
+            if theirs is not None:
+                theirs.close()
+        if ours is not None:
+            ours.setblocking(False)  # a memory file is always there before its message
+        worker = _Worker(process, ours)
         self.workers.add(worker)
         return worker
 
     @staticmethod
-    def _set_up_message() -> bytes:
+    def _set_up_message() -> Message:
         main_path = getattr(sys.modules["__main__"], "__file__", None)
-        return pickle.dumps((sys.path, main_path), protocol=pickle.HIGHEST_PROTOCOL)
+        return Message.pack((sys.path, main_path))
 
-    async def _reply(self, worker: _Worker, reference: FunctionReference, max_workers: int) -> bytes:
+    async def _reply(self, worker: _Worker, reference: FunctionReference, max_workers: int) -> Message:
         try:
             reply = await worker.receive()
         except _PIPE_BROKEN:
@@ -192,9 +240,11 @@ def _copy_of_stdout() -> int | None:
         return None  # we have no standard output to share
 
 
-def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
     try:
-        return pickle.dumps((reference, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        return Message.pack(
+            (reference, tuple(map(out_of_band, args)), {name: out_of_band(value) for name, value in kwargs.items()})
+        )
     except Exception as exc:
         problem = name_unpicklable_argument(reference, args, kwargs)
         if problem is None:
@@ -205,7 +255,18 @@ def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs
 class ProcessCall:
     """One call to a `ProcessWorkers` pool, from the moment it is made until it has ended."""
 
-    __slots__ = ("args", "executor_future", "has_slot", "kwargs", "reference", "turn", "unfuture", "waits")
+    __slots__ = (
+        "args",
+        "executor_future",
+        "failure",
+        "has_slot",
+        "kwargs",
+        "reference",
+        "request",
+        "turn",
+        "unfuture",
+        "waits",
+    )
 
     def __init__(
         self,
@@ -224,6 +285,26 @@ class ProcessCall:
         self.has_slot = False
         self.waits = False
         self.turn: anyio.Event | None = None
+        refuse_a_call_from_unguarded_main_code(reference)
+        self.request: Message | None = None
+        self.failure: Exception | None = None  # why the arguments could not be pickled
+        if not in_event_loop():  # which a long pickling would stall
+            # Here, in the caller's thread, rather than on the ambient loop.
+            try:
+                self.request = self.pickled()
+            except Exception as exc:
+                self.failure = exc
+
+    def pickled(self) -> Message:
+        """The request for a worker; the call keeps its arguments no longer."""
+        request = _pickled_request(self.reference, self.args, self.kwargs)
+        self.args, self.kwargs = (), {}
+        return request
+
+    def close(self) -> None:
+        """Let go of the request's memory file, if it was never sent."""
+        if self.request is not None:
+            self.request.close()
 
     @property
     def name(self) -> str:
@@ -337,6 +418,7 @@ class ProcessWorkers(concurrent.futures.Executor):
         return list(lost)
 
     def _ended(self, call: ProcessCall) -> None:
+        call.close()
         with self._changed:
             self._calls.discard(call)
             self._running.discard(call)
@@ -411,7 +493,10 @@ class ProcessWorkers(concurrent.futures.Executor):
 
     async def _run_in_worker(self, call: ProcessCall) -> Any:
         reference = call.reference
-        request = _pickled_request(reference, call.args, call.kwargs)
+        if call.failure is not None:
+            raise call.failure
+        # A caller on an event loop's thread left the pickling to us: off the loop too.
+        request = call.request if call.request is not None else await anyio.to_thread.run_sync(call.pickled)
         pool = self._pool.get(None)
         if pool is None:
             pool = _PoolOnLoop()
@@ -427,12 +512,14 @@ class ProcessWorkers(concurrent.futures.Executor):
         finally:
             self._free_slot(pool, call)
         try:
-            succeeded, outcome = pickle.loads(reply)
+            succeeded, outcome = await anyio.to_thread.run_sync(reply.unpack) if reply.is_large else reply.unpack()
         except Exception as exc:
             raise TypeError(
                 f"what {reference.qualname}() returned came back from its worker process "
                 f"but cannot be unpickled here: {exc}"
             ) from exc
+        finally:
+            reply.close()
         if succeeded:
             return outcome
         raise outcome

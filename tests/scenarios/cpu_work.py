@@ -71,3 +71,116 @@ def fail_with_an_exception_that_cannot_be_rebuilt() -> None:
 @unsync(cpu_bound=True)
 def exit_the_interpreter() -> None:
     raise SystemExit(5)
+
+
+# -- the data path: large buffers and where pickling happens ---------------------
+
+# Large enough to travel in a memory file rather than through the pipe.
+LARGE = 4 * 1024 * 1024
+# Threads of this (parent) process that pickled a `PicklingRecorder` or unpickled a `recorded()` result.
+pickled_in: list[str] = []
+unpickled_in: list[str] = []
+
+
+class PicklingRecorder:
+    """Records, in the parent, which thread pickles it."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        import threading
+
+        pickled_in.append(threading.current_thread().name)
+        return (str, ("recorded",))
+
+
+def recorded(payload: bytes) -> bytes:
+    """Records, in the parent, which thread unpickles the result that carries it."""
+    import threading
+
+    unpickled_in.append(threading.current_thread().name)
+    return payload
+
+
+class UnpicklesByRecording:
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (recorded, (self.payload,))
+
+
+@unsync(cpu_bound=True)
+def large_result_recording_its_unpickling() -> UnpicklesByRecording:
+    return UnpicklesByRecording(bytes(LARGE))
+
+
+class BufferHolder:
+    """Offers its data out of band, as NumPy arrays do: what it unpickles from shows where the data came."""
+
+    def __init__(self, data: object) -> None:
+        self.data = data
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        import pickle
+
+        return (BufferHolder, (pickle.PickleBuffer(self.data),))  # type: ignore[arg-type]
+
+
+@unsync(cpu_bound=True)
+def where_each_arrived(*values: object, **named: object) -> list[str]:
+    """For each argument: its type, and for a BufferHolder what its buffer is backed by."""
+    described = []
+    for value in [*values, *named.values()]:
+        if isinstance(value, BufferHolder):
+            described.append(f"BufferHolder over {type(memoryview(value.data).obj).__name__}")  # type: ignore[arg-type]
+        else:
+            described.append(type(value).__name__)
+    return described
+
+
+@unsync(cpu_bound=True)
+def echo(value: object) -> object:
+    return value
+
+
+@unsync(cpu_bound=True)
+def fail_after_receiving(data: bytes) -> None:
+    raise ValueError(f"refused {len(data)} bytes")
+
+
+@unsync(cpu_bound=True)
+def die_after_receiving(data: bytes) -> None:
+    os._exit(7)
+
+
+@unsync(cpu_bound=True)
+def spin_with(data: bytes, pid_file: str) -> None:
+    with open(pid_file, "w") as out:
+        out.write(str(os.getpid()))
+    while True:
+        pass
+
+
+@unsync(cpu_bound=True)
+def open_memory_files() -> list[str]:
+    """The memory files this worker still has open (none, between calls)."""
+    return memory_files_of(os.getpid())
+
+
+def memory_files_of(pid: int) -> list[str]:
+    """The anonymous memory files that process ``pid`` has open, as /proc shows them (Linux)."""
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue  # closed meanwhile, e.g. listdir's own
+        if target.startswith("/memfd:"):
+            found.append(target)
+    return found
+
+
+@unsync(cpu_bound=True)
+def large_and_unpicklable() -> list[object]:
+    import threading
+
+    return [bytearray(LARGE), threading.Lock()]

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import math
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
-import anyio
 from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
@@ -39,7 +37,7 @@ class Spawner(Producer):
         self._plain_tasks = False  # the stdlib loop with no task factory: Task() directly
         self._watched_fd: int | None = None  # an EventfdWaker's, while the loop watches it
         self._accepting = True  # until aclose() has ended every task
-        self._closed = anyio.Event()
+        self._closed = asyncio.Event()  # not anyio's: that would load anyio's backend for nothing
 
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
@@ -197,19 +195,21 @@ class Spawner(Producer):
             del future
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
-        with anyio.move_on_after(math.inf if grace_period is None else grace_period):
-            # Calls spawned before the close take their first step, as trio's
-            # new tasks do: cancelled, they run their cleanup instead of
-            # never having run at all.
-            await asyncio.sleep(0)
-            while self._tasks:
-                if cancel:
-                    for task in self._tasks:
-                        task.cancel()
-                await asyncio.wait(set(self._tasks))
-                # A task cancelled before its first step never ran its coroutine.
-                for task in [task for task in self._tasks if task.done()]:
-                    set_cancelled(self._tasks.pop(task))
+        # asyncio's own timeout, not anyio's, which would load anyio's backend just for this.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_period):
+                # Calls spawned before the close take their first step, as trio's
+                # new tasks do: cancelled, they run their cleanup instead of
+                # never having run at all.
+                await asyncio.sleep(0)
+                while self._tasks:
+                    if cancel:
+                        for task in self._tasks:
+                            task.cancel()
+                    await asyncio.wait(set(self._tasks))
+                    # A task cancelled before its first step never ran its coroutine.
+                    for task in [task for task in self._tasks if task.done()]:
+                        set_cancelled(self._tasks.pop(task))
         self._accepting = False
         if self._watched_fd is not None:
             self._loop.remove_reader(self._watched_fd)

@@ -1,0 +1,1 @@
+from scenarios.process_data import *
