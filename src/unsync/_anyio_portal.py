@@ -1,4 +1,4 @@
-"""The ambient event loop, on a background thread (`_loop_thread`: anyio's blocking portal on trio).
+"""The ambient event loop, on a background thread (anyio's blocking portal on trio, an asyncio.Runner on asyncio).
 
 `AmbientLoop` is the only object that touches the loop or its thread.  It
 starts the loop lazily (once, however many threads race), submits coroutines
@@ -30,7 +30,7 @@ from anyio import RunFinishedError
 from anyio.abc import TaskStatus
 
 from . import _exit
-from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
+from ._backends import BACKENDS, LoopThread, Submission, TaskSpawner, in_event_loop, make_spawner, start_loop_thread
 from ._fork import forget_in_child
 from ._future import (
     Unfuture,
@@ -40,7 +40,6 @@ from ._future import (
     set_cancelled,
     set_outcome,
 )
-from ._loop_thread import LoopThread, start_loop_thread
 
 T = TypeVar("T")
 
@@ -83,8 +82,17 @@ def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
 
 # Loops given up on (stuck at exit, or inherited through fork); see abandon().
 _abandoned_loops: list[_RunningLoop] = []
+
+
 # On a loop thread, `.running` is the _RunningLoop that thread runs.
-_loop_thread = threading.local()
+class LoopThreadRole(threading.local):
+    """On a loop thread, ``running`` is the _RunningLoop that thread runs (a class default
+    elsewhere: a getattr default on a thread-local would raise and catch on every call)."""
+
+    running: _RunningLoop | None = None
+
+
+_loop_thread = LoopThreadRole()
 
 
 class _RunningLoop:
@@ -315,7 +323,7 @@ class AmbientLoop:
         into: Unfuture[T] | None = None,
     ) -> Unfuture[T]:
         """Run ``fn(*args, **kwargs)`` as a task on the ambient loop; it settles ``into`` (or a new Unfuture)."""
-        here: _RunningLoop | None = getattr(_loop_thread, "running", None)
+        here: _RunningLoop | None = _loop_thread.running
         if here is not None:
             # On an ambient loop's thread: spawn now, in the calling task's
             # context, on that loop even while it stops (a call from one of
@@ -338,7 +346,7 @@ class AmbientLoop:
         For what a task opens for the rest of the loop's life, such as
         worker processes.  Must be called from a task on the ambient loop.
         """
-        running: _RunningLoop | None = getattr(_loop_thread, "running", None)
+        running: _RunningLoop | None = _loop_thread.running
         if running is None:
             raise RuntimeError("on_stop() must be called from a task on the ambient loop")
         running.stop_callbacks.append(cleanup)

@@ -11,6 +11,8 @@ batching) is backend-neutral and lives in `_anyio_portal`.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import importlib
@@ -19,7 +21,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio.lowlevel
 import sniffio
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from .._future import Unfuture
+
+T = TypeVar("T")
 
 CoroutineFunction = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -211,3 +215,74 @@ class LoopCall:
             if not loop_thread.is_alive():
                 return False
         return self.answer
+
+
+# -- the ambient loop's thread -----------------------------------------------------------
+
+THREAD_NAME = "unsync-ambient-loop"
+
+
+class LoopThread(Protocol):
+    """A running event loop in a thread of its own, as the ambient loop uses it."""
+
+    started_with: Any  # what the first task reported as it started
+    # The first task's outcome: cancelled if the loop was torn down under it
+    # (stopped by code outside unsync) before it ended.
+    serving: concurrent.futures.Future[Any]
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(*args)`` on the loop and wait for its value."""
+
+    def start_task_soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
+        """Run ``fn(*args)`` on the loop; its future."""
+
+    def close(self) -> None:
+        """Wait for the tasks started here (the first one too) to end, stop the loop and wait for its thread.
+
+        Interrupted, it can be called again to finish the job.
+        """
+
+
+def start_loop_thread(backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> LoopThread:
+    """Start ``backend``'s loop in a thread of its own, the cheapest way that backend allows.
+
+    ``first(task_status=...)`` is its first task; this returns once that task
+    has started.  On trio that is anyio's blocking portal; on asyncio, a
+    plain ``asyncio.Runner`` (see its module for why).
+    """
+    loop_thread: LoopThread = backend_module(backend).start_loop_thread(options, first)
+    return loop_thread
+
+
+class PortalThread:
+    """anyio's blocking portal, for trio."""
+
+    def __init__(self, backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        self._portal_cm = start_blocking_portal(backend, options, name=THREAD_NAME)
+        self._portal = self._portal_cm.__enter__()
+        try:
+            self.serving, self.started_with = self._portal.start_task(first)
+            self._thread = self._portal.call(current_thread)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self._portal.call(fn, *args)
+
+    def start_task_soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
+        return self._portal.start_task_soon(fn, *args)
+
+    def close(self) -> None:
+        self._portal_cm.__exit__(None, None, None)  # it exits only once: again, it does nothing
+        if self._thread.is_alive():
+            # A first close was interrupted: stop the portal, if it was not, and wait for the thread.
+            with contextlib.suppress(RuntimeError):
+                self._portal.call(self._portal.stop, True)
+            self._thread.join()
+
+
+async def current_thread() -> threading.Thread:
+    return threading.current_thread()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar, cast
 
 from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
-from . import CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
+from . import THREAD_NAME, CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
+
+T = TypeVar("T")
 
 # Python 3.12 can run a new task's first step at once, inside its constructor.
 EAGER_START = sys.version_info >= (3, 12)
@@ -272,3 +275,113 @@ async def wait_until_done(future: Unfuture[Any]) -> None:
             raise
     if future.cancelled():
         raise asyncio.CancelledError(f"{future!r} was cancelled")
+
+
+# -- the loop's thread -------------------------------------------------------------------
+# anyio's blocking portal would import anyio's whole asyncio backend (sockets,
+# streams, TLS) to start, and waiting for it took three round trips into the
+# new thread: together, most of the cost of a program's first call.  anyio
+# still works in the ambient loop's tasks: it loads that backend the first
+# time a task uses it.
+
+
+def start_loop_thread(options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> AsyncioThread:
+    """`_backends.start_loop_thread` for asyncio."""
+    return AsyncioThread(options, first)
+
+
+class TaskStarted:
+    """The ``task_status`` of `AsyncioThread`'s first task: a future of what it reports."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def started(self, value: Any = None) -> None:
+        self.future.set_result(value)
+
+
+class AsyncioThread:
+    """An asyncio loop (uvloop with ``use_uvloop=True``) run by ``asyncio.Runner`` in a daemon thread.
+
+    It takes the options anyio's asyncio backend takes (``debug``,
+    ``use_uvloop``, ``loop_factory``).  The loop starts its first task
+    itself, so that starting costs the caller one wait for the new thread.
+    """
+
+    def __init__(self, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
+        unknown = set(options) - {"debug", "use_uvloop", "loop_factory"}
+        if unknown:
+            raise TypeError(f"unknown options for the asyncio backend: {', '.join(sorted(unknown))}")
+        loop_factory = options.get("loop_factory")
+        if options.get("use_uvloop") and loop_factory is None:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        self._runner = asyncio.Runner(debug=options.get("debug"), loop_factory=loop_factory)
+        self._tasks: set[concurrent.futures.Future[Any]] = set()
+        self._first = TaskStarted()
+        self.serving: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(first,), name=THREAD_NAME, daemon=True)
+        self._thread.start()
+        try:
+            self.started_with = self._first.future.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def _run(self, first: Callable[..., Awaitable[Any]]) -> None:
+        # Whatever ends the loop is reported through the two futures, as a
+        # portal's thread would: code outside unsync may stop it (loop.stop()).
+        try:
+            with self._runner:
+                self._runner.run(self._serve(first))
+        except BaseException as exc:
+            if not self._first.future.done():
+                self._first.future.set_exception(exc)
+            self.serving.cancel()  # no-op if the first task had ended
+
+    async def _serve(self, first: Callable[..., Awaitable[Any]]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stopping = self.loop.create_future()  # for close() from any thread
+        first_task = asyncio.ensure_future(first(task_status=self._first))
+        first_task.add_done_callback(self._first_task_done)
+        await self._stopping
+        await asyncio.wait([first_task])
+
+    def _first_task_done(self, task: asyncio.Future[Any]) -> None:
+        problem = None if task.cancelled() else task.exception()
+        if not self._first.future.done():
+            self._first.future.set_exception(problem or RuntimeError("the loop's first task ended before it started"))
+        if task.cancelled():
+            self.serving.cancel()
+        elif problem is not None:
+            self.serving.set_exception(problem)
+        else:
+            self.serving.set_result(task.result())
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self.start_task_soon(fn, *args).result()
+
+    def start_task_soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
+        future = asyncio.run_coroutine_threadsafe(as_coroutine(fn, args), self.loop)
+        self._tasks.add(future)
+        future.add_done_callback(self._tasks.discard)
+        return future
+
+    def close(self) -> None:
+        if self._thread.is_alive() and hasattr(self, "_stopping"):
+            concurrent.futures.wait(list(self._tasks))
+            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
+                self.loop.call_soon_threadsafe(self._stop_serving)
+        self._thread.join()
+
+    def _stop_serving(self) -> None:
+        if not self._stopping.done():  # a close that was interrupted asks again
+            self._stopping.set_result(None)
+
+
+async def as_coroutine(fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    # run_coroutine_threadsafe takes a coroutine; the function is called on the loop.
+    return await fn(*args)

@@ -8,7 +8,7 @@ import contextvars
 import functools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import outcome
@@ -17,7 +17,7 @@ from anyio.abc import TaskStatus
 import trio
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start
-from . import CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
+from . import CoroutineFunction, EventfdWaker, LoopCall, PortalThread, Submission, has_eventfd, wake_through_anyio
 
 # Runners kept waiting for calls once a burst is over; the rest end.
 MAX_IDLE_RUNNERS = 64
@@ -298,3 +298,8 @@ async def wait_until_done(future: Unfuture[Any]) -> None:
         return
     waiting = True
     await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+def start_loop_thread(options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> PortalThread:
+    """`_backends.start_loop_thread` for trio: anyio's blocking portal."""
+    return PortalThread("trio", options, first)
