@@ -15,7 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
@@ -114,13 +114,11 @@ class _PoolOnLoop:
             except _PIPE_BROKEN:
                 if len(messages) == 1:
                     # It died while idle, before it saw this call: try another.
-                    self.workers.discard(worker)
-                    await worker.close()
+                    await self._retire(worker, worker.close())
                     continue
                 # A new worker that could not take the call: its exit code is reported below.
             except BaseException:
-                self.workers.discard(worker)
-                await worker.kill()  # a half-sent call would confuse it
+                await self._retire(worker, worker.kill())  # a half-sent call would confuse it
                 raise
             return await self._reply(worker, reference)
 
@@ -150,23 +148,33 @@ class _PoolOnLoop:
         try:
             reply = await worker.receive()
         except _PIPE_BROKEN:
-            self.workers.discard(worker)
             raise WorkerProcessDied(
                 f"the worker process running {reference.qualname}() died before it answered, "
-                f"with exit code {await worker.close()} (a crash, os._exit(), or killed, "
+                f"with exit code {await self._retire(worker, worker.close())} (a crash, os._exit(), or killed, "
                 "e.g. by the out-of-memory killer); the next call starts a fresh worker"
             ) from None
         except BaseException:
             # Cancelled while the function runs: only killing the worker stops it.
-            self.workers.discard(worker)
-            await worker.kill()
+            await self._retire(worker, worker.kill())
             raise
         if len(self.workers) > self.limiter.total_tokens:
-            self.workers.discard(worker)  # surplus since the limit was lowered
-            await worker.close()
+            await self._retire(worker, worker.close())  # surplus since the limit was lowered
         else:
             self.idle.append(worker)
         return reply
+
+    async def _retire(self, worker: _Worker, ending: Coroutine[Any, Any, T]) -> T:
+        """Await the end of a worker (``worker.kill()`` or ``worker.close()``), then forget it.
+
+        If the ending is interrupted (on asyncio a second ``Task.cancel()``
+        breaks through the shield, as when the loop stops while a cancelled call
+        kills its worker), the worker stays in `workers`, so that `close`
+        still reaps it before the loop closes: a subprocess transport collected
+        after its loop has closed prints an error at exit.
+        """
+        outcome = await ending
+        self.workers.discard(worker)
+        return outcome
 
     async def close(self) -> None:
         """Stop every worker; runs when the ambient loop stops."""
