@@ -270,7 +270,6 @@ class TrioSpawner:
 
     def __init__(self) -> None:
         import outcome
-
         import trio
 
         self._trio = trio

@@ -7,8 +7,8 @@ import time
 
 import anyio
 import pytest
-
 import trio
+
 from unsync import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Unfuture, as_completed, unsync, wait
 
 
