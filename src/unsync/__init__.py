@@ -19,9 +19,9 @@ worker process.  Every call returns an `Unfuture` that you can block on with
 import sys
 import types
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
+from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, UnsyncMethod, shutdown, unsync, use_backend
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._processes import ProcessWorkers, WorkerProcessDied
@@ -33,19 +33,20 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-use_backend = unsync.use_backend
-shutdown = unsync.shutdown
-
 # The decorator's settings, also reachable as `import unsync; unsync.process_limit = 2`.
 # Without forwarding, that assignment would only add an attribute to this module.
 _SETTINGS = [name for name, attribute in vars(Unsync).items() if isinstance(attribute, property)]
 
 if TYPE_CHECKING:
+    import asyncio
     import concurrent.futures
+    import threading
 
-    loop: Any
-    thread: Any
-    token: Any
+    import anyio.lowlevel
+
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    token: anyio.lowlevel.EventLoopToken
     thread_executor: concurrent.futures.Executor
     process_executor: concurrent.futures.Executor
     thread_limit: int
@@ -72,6 +73,7 @@ __all__ = [
     "Unfuture",
     "Unsync",
     "UnsyncFunction",
+    "UnsyncMethod",
     "WorkerProcessDied",
     "__version__",
     "as_completed",

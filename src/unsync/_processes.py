@@ -217,7 +217,7 @@ class ProcessWorkers(concurrent.futures.Executor):
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers: int = max_workers or os.cpu_count() or 1
         self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
 
     def run_by_reference(

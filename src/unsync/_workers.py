@@ -97,7 +97,7 @@ class ThreadWorkers(concurrent.futures.Executor):
                 "idle_timeout must be a number of seconds above 0 and at most threading.TIMEOUT_MAX "
                 f"(None: threads never retire), not {idle_timeout}"
             )
-        self.max_workers = max_workers or DEFAULT_MAX_THREADS
+        self.max_workers: int = max_workers or DEFAULT_MAX_THREADS
         self._idle_timeout = -1 if idle_timeout is None else idle_timeout
         self._name_prefix = thread_name_prefix
         self._thread_numbers = itertools.count()

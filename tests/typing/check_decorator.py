@@ -64,7 +64,7 @@ ready: Unfuture[str] = Unfuture()
 ready.set_result("typed")
 
 double("x")  # type: ignore[arg-type]  # a str is not an int
-Service().fetch(1)  # type: ignore[arg-type]  # keys are str
+Service().fetch(1)  # type: ignore[call-overload]  # keys are str
 square(1.5)  # type: ignore[arg-type]  # cpu_bound keeps the signature too
 ready.set_result(3)  # type: ignore[arg-type]  # an Unfuture[str] holds a str
 
