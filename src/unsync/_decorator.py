@@ -288,6 +288,12 @@ class Unsync:
         self._cpu_bound = cpu_bound
         self._limit = limit
 
+    def __repr__(self) -> str:
+        options = [f"cpu_bound={self._cpu_bound}"] if self._cpu_bound else []
+        if self._limit is not None:
+            options.append(f"limit={self._limit!r}")
+        return f"unsync({', '.join(options)})" if options else "unsync"
+
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload

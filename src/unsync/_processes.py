@@ -219,6 +219,12 @@ class ProcessWorkers(concurrent.futures.Executor):
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers: int = max_workers or os.cpu_count() or 1
         self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
+        self._latest_pool: _PoolOnLoop | None = None  # for __repr__, which may run on any thread
+
+    def __repr__(self) -> str:
+        pool = self._latest_pool
+        running, idle = (0, 0) if pool is None else (len(pool.workers), len(pool.idle))
+        return f"<ProcessWorkers max_workers={self.max_workers} processes={running} idle={idle}>"
 
     def run_by_reference(
         self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -233,7 +239,7 @@ class ProcessWorkers(concurrent.futures.Executor):
         request = _pickled_request(reference, args, kwargs)
         pool = self._pool.get(None)
         if pool is None:
-            pool = _PoolOnLoop(self.max_workers)
+            pool = self._latest_pool = _PoolOnLoop(self.max_workers)
             self._pool.set(pool)
         pool.limiter.total_tokens = self.max_workers
         async with pool.limiter:

@@ -130,6 +130,16 @@ class ThreadWorkers(concurrent.futures.Executor):
         else:
             new_thread.start()
 
+    def __repr__(self) -> str:
+        with self._lock:
+            # Workers woken by shutdown() end without leaving the list: count the live ones.
+            threads = sum(thread.is_alive() for thread in self._threads)
+            state = (
+                f"max_workers={self.max_workers} threads={threads} idle={len(self._idle)} queued={len(self._pending)}"
+            )
+            shut_down = self._shut_down
+        return f"<ThreadWorkers {state}{' shut down' if shut_down else ''}>"
+
     def _next_item(self, worker: _IdleWorker) -> _WorkItem | None:
         """A waiting call for this worker; None once it is parked as idle; _RETIRE if it should end."""
         with self._lock:
