@@ -94,6 +94,7 @@ def nothing():
 if __name__ == "__main__":
     unsync.use_backend({backend!r})
     unsync.process_limit = 2
+    unsync.exit_grace_period = 0.2
     running = spin("worker.pid")
     nothing().result()
     while not os.path.exists("worker.pid") or not open("worker.pid").read():
@@ -107,7 +108,12 @@ def test_workers_end_with_the_program(run_python: RunPython, tmp_path: Path, bac
     started = time.monotonic()
     proc = run_python(BUSY_AND_IDLE_WORKERS.format(backend=backend))
     assert time.monotonic() - started < 20
-    assert (proc.stdout, proc.stderr) == ("ready\n", "")
+    # Exit waits for the call that runs, then abandons it, saying so.
+    assert (proc.stdout, proc.stderr) == (
+        "ready\n",
+        "spin() was still running 0.2 s after interpreter exit began, and was abandoned "
+        "(set unsync.exit_grace_period to wait longer)\n",
+    )
     worker = pid_written_to(tmp_path / "worker.pid")
     wait_until(lambda: not is_running(worker), "the busy worker outlived the program")
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     process_executor: concurrent.futures.Executor
     thread_limit: int
     process_limit: int
+    exit_grace_period: float | None
 
 
 def _forwarded(name: str) -> property:

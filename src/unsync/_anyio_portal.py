@@ -16,7 +16,6 @@ of calls therefore costs one wake-up.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import contextvars
 import os
@@ -26,27 +25,23 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio.lowlevel
-import sniffio
 from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._backends import AsyncioSpawner, TaskSpawner, make_spawner
-from ._future import Unfuture, allow_blocking_waits_in_this_thread, forbid_blocking_waits_in_this_thread, logger
+from . import _exit
+from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
+from ._future import (
+    Unfuture,
+    allow_blocking_waits_in_this_thread,
+    forbid_blocking_waits_in_this_thread,
+    logger,
+    set_cancelled,
+)
 
 T = TypeVar("T")
 
-BACKENDS = ("asyncio", "trio")
 # How long interpreter exit waits for cancelled tasks to run their cleanup.
 EXIT_GRACE_PERIOD = 5.0
-
-# The arguments of TaskSpawner.spawn: fn, args, kwargs, the caller's context, future.
-_Submission = tuple[
-    Callable[..., Coroutine[Any, Any, Any]],
-    tuple[Any, ...],
-    dict[str, Any],
-    contextvars.Context,
-    Unfuture[Any],
-]
 
 
 def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -56,7 +51,7 @@ def _off_event_loop(fn: Callable[..., T], *args: Any) -> T:
     would stall any loop anyway), but the loop may first be needed, or be shut
     down, from inside the user's own ``trio.run`` or ``asyncio.run``.
     """
-    if sniffio.thread_local.name is None and asyncio._get_running_loop() is None:
+    if not in_event_loop():
         return fn(*args)
     outcome: list[T] = []
     failure: list[BaseException] = []
@@ -86,7 +81,7 @@ class _RunningLoop:
 
     def __init__(self, backend: str, options: dict[str, Any]) -> None:
         self.backend = backend
-        self._queue: deque[_Submission] = deque()
+        self._queue: deque[Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
         self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
@@ -94,21 +89,21 @@ class _RunningLoop:
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
             self.portal.start_task(self.spawner.serve)
-            self.token, self.thread, self._wake = self.portal.call(self._claim_loop_thread)
+            self.token, self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
             raise
         self.thread_id = self.thread.ident
         self.stop_callbacks: list[Callable[[], Awaitable[None]]] = []
 
-    async def _claim_loop_thread(
+    async def _adopt_loop_thread(
         self,
     ) -> tuple[anyio.lowlevel.EventLoopToken, threading.Thread, Callable[[], None]]:
         forbid_blocking_waits_in_this_thread()
         _loop_thread.running = self
         return anyio.lowlevel.current_token(), threading.current_thread(), self.spawner.make_waker(self.spawn_queued)
 
-    def submit(self, submission: _Submission) -> None:
+    def submit(self, submission: Submission) -> None:
         self._queue.append(submission)
         if not self._wake_scheduled:
             # A duplicate wake-up is harmless; a lost one cannot happen because
@@ -126,13 +121,13 @@ class _RunningLoop:
         queue, spawn = self._queue, self.spawner.spawn
         while queue:
             submission = queue.popleft()
-            if not submission[-1].done():
-                spawn(*submission)
+            if not submission.future.done():  # no task for a call cancelled while queued
+                spawn(submission)
 
     def cancel_queued(self) -> None:
         while self._queue:
             with contextlib.suppress(IndexError):
-                self._queue.popleft()[-1]._set_cancelled()
+                set_cancelled(self._queue.popleft().future)
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
         self.closed = True
@@ -148,10 +143,7 @@ class _RunningLoop:
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
-        if cancel:
-            self.cancel_queued()
-        else:
-            self.spawn_queued()
+        self.spawn_queued()  # calls made before the stop start, then are cancelled or awaited
         await self.spawner.aclose(cancel, grace_period)
         for cleanup in reversed(self.stop_callbacks):
             try:
@@ -182,7 +174,7 @@ class AmbientLoop:
         self._backend = "asyncio"
         self._options: dict[str, Any] = {}
         self._running: _RunningLoop | None = None
-        atexit.register(self._shutdown_at_exit)
+        _exit.final_steps.append(self._shutdown_at_exit)
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
     # -- configuration --------------------------------------------------------
@@ -217,18 +209,22 @@ class AmbientLoop:
             return self._running
 
     def submit(
-        self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        into: Unfuture[T] | None = None,
     ) -> Unfuture[T]:
-        """Run ``fn(*args, **kwargs)`` as a task on the ambient loop."""
+        """Run ``fn(*args, **kwargs)`` as a task on the ambient loop; it settles ``into`` (or a new Unfuture)."""
         here: _RunningLoop | None = getattr(_loop_thread, "running", None)
         if here is not None:
             # On an ambient loop's thread: spawn now, in the calling task's
             # context, on that loop even while it stops (a call from one of
             # its tasks must not start a new loop, and ends with this one).
-            return here.spawner.spawn_here(fn, args, kwargs)
-        future: Unfuture[T] = Unfuture()
+            return here.spawner.spawn_here(fn, args, kwargs, into)
+        future: Unfuture[T] = Unfuture() if into is None else into
         running = self._running or self._ensure_running()
-        running.submit((fn, args, kwargs, contextvars.copy_context(), future))
+        running.submit(Submission(fn, args, kwargs, contextvars.copy_context(), future))
         return future
 
     @property
@@ -254,13 +250,7 @@ class AmbientLoop:
 
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
-        running = self._ensure_running()
-        if not isinstance(running.spawner, AsyncioSpawner):
-            raise RuntimeError(
-                f"unsync.loop is an asyncio event loop, but the ambient loop runs on {running.backend!r}; "
-                "use unsync.use_backend('asyncio') to get one"
-            )
-        return running.spawner.loop
+        return self._ensure_running().spawner.asyncio_loop
 
     # -- stopping -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, over
 
 import anyio.lowlevel
 
+from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
 from ._future import Unfuture, install_continuation_runner
@@ -36,7 +37,8 @@ P2 = ParamSpec("P2")
 T = TypeVar("T")
 S = TypeVar("S")
 
-Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]]
+# runner(fn, args, kwargs, into): run the call, settling ``into`` (or a new Unfuture), and return that.
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
 OPTIONS = ("cpu_bound", "limit")
 
@@ -60,16 +62,20 @@ def is_coroutine_callable(fn: Callable[..., Any]) -> bool:
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def _run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
-    return run_in_thread(executors.thread, fn, args, kwargs)
+def _run_in_thread(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], into: Unfuture[Any] | None
+) -> Unfuture[Any]:
+    return run_in_thread(executors.thread, fn, args, kwargs, into)
 
 
-def _run_in_process(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Unfuture[Any]:
+def _run_in_process(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], into: Unfuture[Any] | None
+) -> Unfuture[Any]:
     # A bound method travels as its function plus the instance.
     instance = getattr(fn, "__self__", None)
     if instance is not None and hasattr(fn, "__func__"):
         fn, args = fn.__func__, (instance, *args)
-    return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs)
+    return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs, into)
 
 
 def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
@@ -120,7 +126,11 @@ class UnsyncFunction(Generic[P, T]):
             self._runner = functools.partial(run_limited, limiter, runner, in_worker_thread=runner is _run_in_thread)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
-        return self._runner(self.__wrapped__, args, kwargs)
+        return self._runner(self.__wrapped__, args, kwargs, None)
+
+    def _call_into(self, future: Unfuture[Any], *args: Any) -> None:
+        """Call, settling ``future`` (a continuation's Unfuture) rather than a new one."""
+        self._runner(self.__wrapped__, args, {}, future)
 
     # Read from a class or an instance, it may be a method (bound on instances),
     # or sit under @classmethod (bound to the class) or @staticmethod (never
@@ -158,7 +168,7 @@ def _resolve_reference(reference: FunctionReference) -> Any:
 
 
 def _raise_unpicklable(
-    error: TypeError, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    error: TypeError, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], into: Unfuture[Any] | None
 ) -> Unfuture[Any]:
     raise TypeError(*error.args)
 
@@ -214,7 +224,11 @@ class BoundUnsyncFunction(Generic[P, T]):
         self.__wrapped__ = bound
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
-        return self._runner(self.__wrapped__, args, kwargs)
+        return self._runner(self.__wrapped__, args, kwargs, None)
+
+    def _call_into(self, future: Unfuture[Any], *args: Any) -> None:
+        """Call, settling ``future`` (a continuation's Unfuture) rather than a new one."""
+        self._runner(self.__wrapped__, args, {}, future)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -380,6 +394,20 @@ class Unsync:
     def process_limit(self, limit: int) -> None:
         _default_pool(executors.process, ProcessWorkers, "process_executor").max_workers = _check_limit(limit)
 
+    @property
+    def exit_grace_period(self) -> float | None:
+        """Seconds that interpreter exit waits for thread and ``cpu_bound`` calls that have started (default 5).
+
+        None waits as long as they run.  Calls still running after it are
+        abandoned with a warning on the ``unsync`` logger; calls that had not
+        started are cancelled, also logged.
+        """
+        return _exit.state.grace_period
+
+    @exit_grace_period.setter
+    def exit_grace_period(self, seconds: float | None) -> None:
+        _exit.state.grace_period = _exit.check_grace_period(seconds)
+
     @staticmethod
     def use_backend(backend: str, **options: Any) -> None:
         """The module-level `use_backend`, kept on the decorator from unsync 1.4.0."""
@@ -414,11 +442,12 @@ def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
     return executor  # type: ignore[no-any-return]
 
 
-def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any]) -> Unfuture[Any]:
-    """Call ``continuation(source)`` the way ``@unsync`` would run it."""
+def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], into: Unfuture[Any]) -> None:
+    """Call ``continuation(source)`` the way ``@unsync`` would run it, settling ``into``."""
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
-        return continuation(source)
-    return runner_for(continuation)(continuation, (source,), {})
+        continuation._call_into(into, source)
+    else:
+        runner_for(continuation)(continuation, (source,), {}, into)
 
 
 install_continuation_runner(run_continuation)

@@ -1,24 +1,33 @@
 """`Unfuture`: one future that blocks like `concurrent.futures.Future` and awaits
 from any event loop like an `asyncio.Future`.
 
-The module knows nothing about how work is run: producers (the ambient loop,
-the worker pools) settle an Unfuture and tell it how to cancel their work with
-`Unfuture._claim`.  Continuations (`then`) are handed to a runner that the
-package installs once at import, so this module never imports the decorator.
+The module knows nothing about how work is run.  Whatever produces a result
+(the ambient loop's backends, the worker pools, limits, continuations) drives
+an Unfuture through the producer interface below, and only through it:
+
+* `start` moves it from pending to running, atomically refusing if it was
+  cancelled first (the producer then must not run the work), and registers
+  the `Producer` that `Unfuture.cancel` asks to stop the running work;
+* `set_outcome` and `set_cancelled` settle it, once.
+
+Every transition happens under one hold of the state lock.  Hooks registered
+by their owners cover the rest: a `Producer` may offer a cheaper way to await
+its work (`Producer.await_work`), the limits module watches waits for
+deadlocks (`set_wait_hook`), and the package teaches ``Unfuture(x)`` what to
+do with a coroutine or an awaitable (`set_source_adapter`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import enum
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar, overload
 
-import sniffio
-
-from ._waiting import wait_until_done
+from ._backends import wait_until_done
 
 __all__ = ["DeadlockError", "Unfuture"]
 
@@ -28,18 +37,27 @@ V = TypeVar("V")  # for constructors: solved from their argument, not from the c
 
 logger = logging.getLogger("unsync")
 
-_PENDING = "pending"
-_RUNNING = "running"
-_CANCELLED = "cancelled"
-_FINISHED = "finished"
+
+class State(enum.Enum):
+    """Where an Unfuture is in its life; compared by identity."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+PENDING, RUNNING, FINISHED, CANCELLED = State.PENDING, State.RUNNING, State.FINISHED, State.CANCELLED
 
 
 class DeadlockError(asyncio.InvalidStateError):
     """`Unfuture.result()` was called where waiting could never end.
 
     Raised instead of hanging when the thread that must produce the result is
-    the one that would block waiting for it (the ambient loop's thread).  Use
-    ``await`` inside coroutines, or `Unfuture.add_done_callback`.
+    the one that would block waiting for it (the ambient loop's thread), or
+    when every slot of a limit is held by calls that wait for calls queued
+    behind them.  Use ``await`` inside coroutines, or
+    `Unfuture.add_done_callback`.
 
         >>> from unsync import DeadlockError, Unfuture, unsync
         >>> @unsync
@@ -54,42 +72,171 @@ class DeadlockError(asyncio.InvalidStateError):
 
 
 # Threads whose blocking on a pending Unfuture would deadlock (the ambient loop).
-_thread_role = threading.local()
+thread_role = threading.local()
 
 
 def forbid_blocking_waits_in_this_thread() -> None:
     """Mark the calling thread as one that must never block on a pending Unfuture."""
-    _thread_role.runs_event_loop = True
+    thread_role.runs_event_loop = True
 
 
 def allow_blocking_waits_in_this_thread() -> None:
     """Undo `forbid_blocking_waits_in_this_thread` (the thread no longer runs the loop)."""
-    _thread_role.runs_event_loop = False
+    thread_role.runs_event_loop = False
 
 
-ContinuationRunner = Callable[[Callable[..., Any], "Unfuture[Any]"], "Unfuture[Any]"]
-_continuation_runner: ContinuationRunner | None = None
+class Producer:
+    """How one producer's running work is cancelled and, optionally, awaited.
+
+    One instance serves all of a producer's calls, so starting a call
+    allocates nothing; the per-call handle is the ``work`` given to `start`.
+    The base class is for work that cannot be stopped once it runs.
+    """
+
+    __slots__ = ()
+
+    def cancel(self, future: Unfuture[Any], work: Any) -> bool:
+        """Ask running ``work`` to stop; True only once the request has reached it.
+
+        The producer settles ``future`` when the work ends: cancelled, or as
+        the work decides (a coroutine may catch its cancellation).
+        """
+        return False
+
+    def await_work(self, future: Unfuture[Any], work: Any) -> Generator[Any, None, None] | None:
+        """A cheaper way than the generic waiter to wait for ``work`` from the running loop, or None."""
+        return None
+
+
+CANNOT_CANCEL = Producer()
+
+
+class FutureProducer(Producer):
+    """Work that is a `concurrent.futures.Future` (or anything with a thread-safe, truthful ``cancel()``)."""
+
+    __slots__ = ()
+
+    def cancel(self, future: Unfuture[Any], work: Any) -> bool:
+        return bool(work.cancel())
+
+
+FUTURE_PRODUCER = FutureProducer()
+
+WaitHook = Callable[["Unfuture[Any]"], "Callable[[], None] | None"]
+SourceAdapter = Callable[[object, "Unfuture[Any]"], bool]
+ContinuationRunner = Callable[[Callable[..., Any], "Unfuture[Any]", "Unfuture[Any]"], None]
+
+
+class Hooks:
+    """What other modules install into this one (each set once, by its owner)."""
+
+    wait: WaitHook | None = None
+    source_adapter: SourceAdapter | None = None
+    continuation_runner: ContinuationRunner | None = None
+
+
+def set_wait_hook(hook: WaitHook | None) -> None:
+    """Call ``after = hook(future)`` before every wait without timeout on a pending Unfuture.
+
+    For blocking waits and for awaits alike.  The hook may raise to refuse the
+    wait (as `DeadlockError`); it returns None, or a callable to run once the
+    wait has ended.
+    """
+    Hooks.wait = hook
+
+
+def set_source_adapter(adapter: SourceAdapter | None) -> None:
+    """Teach ``Unfuture(source)`` a kind of source: ``adapter(source, future)`` adopts it, or returns False."""
+    Hooks.source_adapter = adapter
 
 
 def install_continuation_runner(runner: ContinuationRunner) -> None:
-    """Set how `Unfuture.then` runs a continuation (the package does this once)."""
-    global _continuation_runner
-    _continuation_runner = runner
-
-
-def _refuse_cancel(future: Unfuture[Any]) -> bool:
-    return False
-
-
-def cancel_work(future: Unfuture[Any]) -> bool:
-    """A canceller for work that is itself a future with a thread-safe ``cancel()``."""
-    return bool(future._work.cancel())
+    """Set how `Unfuture.then` runs a continuation: ``runner(continuation, source, into)`` (once, by the package)."""
+    Hooks.continuation_runner = runner
 
 
 # One lock for the state of every Unfuture: each holds it for a few
 # attribute reads and writes, and a lock per Unfuture would cost time and
-# memory on every call.  No code but the Unfuture's own runs under it.
-_state_lock = threading.Lock()
+# memory on every call.  No code but this module's runs under it.
+state_lock = threading.Lock()
+
+
+def start(future: Unfuture[Any], producer: Producer = CANNOT_CANCEL, work: object = None) -> bool:
+    """Mark ``future``'s work as running; False if it was cancelled (or settled) first.
+
+    On False the producer must not run the work.  From now on
+    ``future.cancel()`` calls ``producer.cancel(future, work)``.
+    """
+    with state_lock:
+        if future._state is not PENDING:
+            return False
+        future._state = RUNNING
+        future._producer = producer
+        future._work = work
+        return True
+
+
+def start_unshared(future: Unfuture[Any], producer: Producer, work: object) -> None:
+    """`start` without the lock, for an Unfuture its producer has just made and handed to nobody.
+
+    No other thread can know of it, so nothing can race, and the lock is
+    most of what `start` costs.
+    """
+    future._state = RUNNING
+    future._producer = producer
+    future._work = work
+
+
+def set_outcome(future: Unfuture[Any], value: Any, error: BaseException | None) -> bool:
+    """Finish ``future`` with ``value``, or fail it with ``error``; False if it was already done."""
+    return future._settle(FINISHED, value, error)
+
+
+def set_cancelled(future: Unfuture[Any]) -> bool:
+    """Cancel ``future``; False if it was already done."""
+    return future._settle(CANCELLED, None, None)
+
+
+def copy_outcome(source: Unfuture[Any], target: Unfuture[Any]) -> bool:
+    """Settle ``target`` as ``source`` (done) was settled; False if ``target`` was already done."""
+    if source._state is CANCELLED:
+        return set_cancelled(target)
+    source._mark_retrieved()
+    return target._settle(FINISHED, source._result, source._exception)
+
+
+class UnfutureProducer(Producer):
+    """Work that is another Unfuture: cancelling one cancels the other."""
+
+    __slots__ = ()
+
+    def cancel(self, future: Unfuture[Any], work: Any) -> bool:
+        return bool(work.cancel())
+
+
+UNFUTURE_PRODUCER = UnfutureProducer()
+
+
+def mirror(source: Unfuture[Any] | concurrent.futures.Future[Any], target: Unfuture[Any]) -> None:
+    """Start ``target`` now and settle it as ``source`` settles; cancelling ``target`` cancels ``source``."""
+    if isinstance(source, Unfuture):
+        if start(target, UNFUTURE_PRODUCER, source):
+            source.add_done_callback(lambda done: copy_outcome(done, target))
+    elif start(target, FUTURE_PRODUCER, source):
+        follow(source, target)
+
+
+def follow(source: concurrent.futures.Future[Any], target: Unfuture[Any]) -> None:
+    """Settle ``target`` as the `concurrent.futures.Future` ``source`` settles."""
+
+    def copy_from_concurrent(done: concurrent.futures.Future[Any]) -> None:
+        if done.cancelled():
+            set_cancelled(target)
+        else:
+            error = done.exception()
+            set_outcome(target, None if error is not None else done.result(), error)
+
+    source.add_done_callback(copy_from_concurrent)
 
 
 class Unfuture(Generic[T]):
@@ -105,41 +252,53 @@ class Unfuture(Generic[T]):
 
     An Unfuture made with ``Unfuture()`` is completed later, from any thread,
     with `set_result` or `set_exception`.  ``Unfuture(concurrent_future)``
-    mirrors an existing `concurrent.futures.Future`.
+    mirrors an existing `concurrent.futures.Future`, and
+    ``Unfuture(coroutine)`` runs the coroutine on the ambient loop.
     """
 
     __slots__ = (
         "__weakref__",
         "_callbacks",
-        "_canceller",
         "_done_lock",
         "_exception",
-        "_queued_in",
+        "_producer",
         "_result",
         "_state",
         "_unretrieved",
         "_work",
     )
 
-    def __init__(self, source: concurrent.futures.Future[T] | None = None) -> None:
-        self._state = _PENDING
+    def __init__(
+        self,
+        source: concurrent.futures.Future[T] | Unfuture[T] | Coroutine[Any, Any, T] | Awaitable[T] | None = None,
+    ) -> None:
+        self._state = PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
         # Set while the exception has not been read (see _UnretrievedException).
         self._unretrieved: _UnretrievedException | None = None
         # A list once the first callback is added: most Unfutures never get one.
         self._callbacks: list[Callable[[Unfuture[T]], object]] | None = None
-        # Set by the producer when the work starts (see _claim).  An asyncio
-        # future as the work is awaited directly from its own loop: no hop.
-        self._canceller: Callable[[Unfuture[Any]], bool] = _refuse_cancel
-        self._work: Any = None
-        # The Limiter this call waits in line for, if any (see _limits).
-        self._queued_in: Any = None
+        # Set by `start`: what cancel() asks to stop the running work.
+        self._producer: Producer = CANNOT_CANCEL
+        self._work: object = None
         # Made, held, on the first blocking wait; released when done.  Awaited
         # and callback-only Unfutures never need one.
         self._done_lock: threading.Lock | None = None
         if source is not None:
-            self._mirror(source)
+            self._adopt(source)
+
+    def _adopt(self, source: object) -> None:
+        if isinstance(source, (Unfuture, concurrent.futures.Future)):
+            mirror(source, self)
+            return
+        adapter = Hooks.source_adapter
+        if adapter is None or not adapter(source, self):
+            raise TypeError(
+                f"Unfuture() cannot make a future of {type(source).__name__} {source!r}: it takes nothing "
+                "(complete it later with set_result), a concurrent.futures.Future or an Unfuture to mirror, "
+                "or a coroutine or other awaitable to run on the ambient event loop"
+            )
 
     @staticmethod
     def from_value(value: V) -> Unfuture[V]:
@@ -149,35 +308,47 @@ class Unfuture(Generic[T]):
         'ready'
         """
         future: Unfuture[V] = Unfuture()
-        future._settle(_FINISHED, value, None)
+        future._settle(FINISHED, value, None)
         return future
 
     @staticmethod
     def from_exception(exception: BaseException) -> Unfuture[Any]:
         """An Unfuture that has already failed with ``exception``."""
         future: Unfuture[Any] = Unfuture()
-        future._settle(_FINISHED, None, exception)
+        future._settle(FINISHED, None, exception)
         return future
 
     # -- completion -------------------------------------------------------
 
-    def _settle(self, state: str, result: T | None, exception: BaseException | None) -> bool:
-        with _state_lock:
-            if self._state is _FINISHED or self._state is _CANCELLED:
+    def _settle(self, state: State, result: T | None, exception: BaseException | None) -> bool:
+        with state_lock:
+            if self._state is FINISHED or self._state is CANCELLED:
                 return False
-            self._state = state
-            self._result = result
-            self._exception = exception
-            if exception is not None:
-                self._unretrieved = _UnretrievedException(exception)
-            callbacks, self._callbacks = self._callbacks, None
-            done_lock = self._done_lock
-        if done_lock is not None:
-            done_lock.release()
+            callbacks = self._settle_locked(state, result, exception)
+        self._wake_waiters(callbacks)
+        return True
+
+    def _settle_locked(
+        self, state: State, result: T | None, exception: BaseException | None
+    ) -> list[Callable[[Unfuture[T]], object]] | None:
+        """The transition to a final state, under the state lock; returns the callbacks to run."""
+        self._state = state
+        self._result = result
+        self._exception = exception
+        if exception is not None:
+            self._unretrieved = _UnretrievedException(exception)
+        # The work is over: nothing of it should outlive this moment.
+        self._producer, self._work = CANNOT_CANCEL, None
+        callbacks, self._callbacks = self._callbacks, None
+        return callbacks
+
+    def _wake_waiters(self, callbacks: list[Callable[[Unfuture[T]], object]] | None) -> None:
+        """After settling, outside the lock: release blocked waiters, then run the callbacks."""
+        if self._done_lock is not None:
+            self._done_lock.release()
         if callbacks:
             for callback in callbacks:
                 self._run_callback(callback)
-        return True
 
     def _run_callback(self, callback: Callable[[Unfuture[T]], object]) -> None:
         try:
@@ -190,7 +361,7 @@ class Unfuture(Generic[T]):
 
         Raises `asyncio.InvalidStateError` if it is already done.
         """
-        if not self._settle(_FINISHED, result, None):
+        if not self._settle(FINISHED, result, None):
             raise asyncio.InvalidStateError(f"{self!r} is already done; it can be completed only once")
 
     def set_exception(self, exception: BaseException) -> None:
@@ -200,83 +371,45 @@ class Unfuture(Generic[T]):
         """
         if isinstance(exception, type):
             exception = exception()
-        if not self._settle(_FINISHED, None, exception):
+        if not self._settle(FINISHED, None, exception):
             raise asyncio.InvalidStateError(f"{self!r} is already done; it can be completed only once")
-
-    def _set_cancelled(self) -> bool:
-        return self._settle(_CANCELLED, None, None)
-
-    def _claim(self, canceller: Callable[[Unfuture[Any]], bool] = _refuse_cancel, work: object = None) -> bool:
-        """Mark the work as started; return False if it was cancelled first.
-
-        ``work`` is the producer's handle on the running work, kept as
-        ``self._work``.  From now on `cancel` calls ``canceller(self)``, which
-        asks the work to stop and returns whether it will (the producer
-        settles the Unfuture when the work ends).  A canceller is usually one
-        function shared by all of a producer's calls, so claiming allocates
-        nothing.
-        """
-        with _state_lock:
-            if self._state is not _PENDING:
-                return False
-            self._state = _RUNNING
-            self._canceller = canceller
-            self._work = work
-            return True
-
-    def _claim_unshared(self, canceller: Callable[[Unfuture[Any]], bool], work: object) -> None:
-        """`_claim`, without the lock, for an Unfuture its producer made and has not handed out yet.
-
-        No other thread can know of it, so nothing can race.  The lock is
-        most of what `_claim` costs: 430 ns against 60 ns for the three
-        stores alone, timed here.
-        """
-        self._state = _RUNNING
-        self._canceller = canceller
-        self._work = work
-
-    def _mirror(self, source: concurrent.futures.Future[T]) -> None:
-        def copy_outcome(done: concurrent.futures.Future[T]) -> None:
-            if done.cancelled():
-                self._set_cancelled()
-            elif (exc := done.exception()) is not None:
-                self._settle(_FINISHED, None, exc)
-            else:
-                self._settle(_FINISHED, done.result(), None)
-
-        self._claim(cancel_work, source)
-        source.add_done_callback(copy_outcome)
 
     # -- inspection and cancellation -----------------------------------------
 
     def done(self) -> bool:
         """True once the Unfuture has a result, an exception or was cancelled."""
-        return self._state is _FINISHED or self._state is _CANCELLED
+        return self._state is FINISHED or self._state is CANCELLED
 
     def cancelled(self) -> bool:
         """True if the Unfuture was cancelled."""
-        return self._state is _CANCELLED
+        return self._state is CANCELLED
 
     def running(self) -> bool:
         """True while its work is running and not yet done."""
-        return self._state is _RUNNING
+        return self._state is RUNNING
 
     def cancel(self) -> bool:
-        """Ask for the work to stop; return False if that cannot happen.
+        """Ask for the work to stop; return True only if it will not run or has been told to stop.
 
-        Work that has not started is cancelled at once.  A running coroutine
-        is cancelled on its loop: its ``finally`` blocks run, and the
-        Unfuture becomes cancelled when it has stopped (as with an asyncio
-        Task).  A running thread cannot be interrupted: ``cancel()`` returns
-        False.
+        Work that has not started is cancelled at once and never runs.  A
+        running coroutine (or ``cpu_bound`` call) is cancelled on its loop:
+        True means the cancellation has reached it, its ``finally`` blocks
+        run, and the Unfuture becomes cancelled when it has stopped (as with
+        an asyncio Task, a coroutine that catches the cancellation decides
+        its own outcome).  A running thread cannot be interrupted:
+        ``cancel()`` returns False and the result arrives as usual.
         """
-        with _state_lock:
-            state, canceller = self._state, self._canceller
-        if state is _PENDING:
-            return self._set_cancelled() or self.cancelled()
-        if state is _RUNNING:
-            return canceller(self)
-        return state is _CANCELLED
+        callbacks = None
+        with state_lock:
+            state, producer, work = self._state, self._producer, self._work
+            if state is PENDING:
+                callbacks = self._settle_locked(CANCELLED, None, None)
+        if state is PENDING:
+            self._wake_waiters(callbacks)
+            return True
+        if state is RUNNING:
+            return producer.cancel(self, work)
+        return state is CANCELLED
 
     def add_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> None:
         """Call ``fn(self)`` once done (at once if it already is).
@@ -284,8 +417,8 @@ class Unfuture(Generic[T]):
         The callback runs in the thread that completes the Unfuture: keep it
         short and non-blocking.
         """
-        with _state_lock:
-            if self._state is not _FINISHED and self._state is not _CANCELLED:
+        with state_lock:
+            if self._state is not FINISHED and self._state is not CANCELLED:
                 if self._callbacks is None:
                     self._callbacks = [fn]
                 else:
@@ -296,14 +429,14 @@ class Unfuture(Generic[T]):
     def remove_done_callback(self, fn: Callable[[Unfuture[T]], object]) -> int:
         """Remove every registration of ``fn``; return how many were removed."""
         while True:
-            with _state_lock:
+            with state_lock:
                 callbacks = self._callbacks
                 if not callbacks:
                     return 0
                 snapshot = callbacks[:]
             # Compared outside the lock: a callback's __eq__ is foreign code.
             kept = [cb for cb in snapshot if cb != fn]
-            with _state_lock:
+            with state_lock:
                 if self._callbacks is callbacks and len(callbacks) == len(snapshot):
                     self._callbacks = kept or None
                     return len(snapshot) - len(kept)
@@ -312,28 +445,28 @@ class Unfuture(Generic[T]):
     # -- blocking access -------------------------------------------------------
 
     def _wait(self, timeout: float | None) -> None:
-        if self._state is _FINISHED or self._state is _CANCELLED:
+        if self._state is FINISHED or self._state is CANCELLED:
             return
-        if getattr(_thread_role, "runs_event_loop", False):
+        if getattr(thread_role, "runs_event_loop", False):
             raise DeadlockError(
                 f"{self!r} is not done, and blocking for it on the ambient event loop's thread "
                 "would deadlock that loop: use `await` inside coroutines, or add_done_callback()"
             )
-        with _state_lock:
-            if self._state is _FINISHED or self._state is _CANCELLED:
+        with state_lock:
+            if self._state is FINISHED or self._state is CANCELLED:
                 return
             done_lock = self._done_lock
             if done_lock is None:
                 done_lock = self._done_lock = threading.Lock()
                 done_lock.acquire()
-        limiter = self._queued_in
-        holds_a_slot = limiter is not None and timeout is None and limiter._before_blocking_wait()
+        hook = Hooks.wait
+        after_wait = hook(self) if hook is not None and timeout is None else None
         try:
             if not done_lock.acquire(timeout=-1 if timeout is None else timeout):
                 raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
         finally:
-            if holds_a_slot:
-                limiter._after_blocking_wait()
+            if after_wait is not None:
+                after_wait()
         done_lock.release()
 
     def result(self, timeout: float | None = None) -> T:
@@ -343,9 +476,9 @@ class Unfuture(Generic[T]):
         `concurrent.futures.CancelledError` if cancelled, and `DeadlockError`
         if called on the ambient loop's thread before the result is ready.
         """
-        if self._state is not _FINISHED:
+        if self._state is not FINISHED:
             self._wait(timeout)
-            if self._state is _CANCELLED:
+            if self._state is CANCELLED:
                 raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
         if self._exception is not None:
             self._mark_retrieved()
@@ -355,7 +488,7 @@ class Unfuture(Generic[T]):
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Block until done and return the exception raised, or None."""
         self._wait(timeout)
-        if self._state is _CANCELLED:
+        if self._state is CANCELLED:
             raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
         self._mark_retrieved()
         return self._exception
@@ -368,24 +501,18 @@ class Unfuture(Generic[T]):
     # -- awaiting ----------------------------------------------------------------
 
     def __await__(self) -> Generator[Any, None, T]:
-        if self._state is not _FINISHED and self._state is not _CANCELLED:
-            work = self._work
-            if isinstance(work, asyncio.Future) and work.get_loop() is asyncio._get_running_loop():
-                # The task that settles us runs on this loop.  Just spawned, it
-                # is scheduled ahead of us: a bare yield lets it take its first
-                # step, which often finishes it, and resumes us right after in
-                # the same loop round, where awaiting it would wait one more.
-                try:
-                    yield
-                except asyncio.CancelledError:
-                    self.cancel()  # as awaiting the task would cancel it
-                    raise
-                if self._state is not _FINISHED and self._state is not _CANCELLED:
-                    yield from work.__await__()
-            else:
-                yield from wait_until_done(self).__await__()
-        if self._state is _CANCELLED and sniffio.current_async_library() == "asyncio":
-            raise asyncio.CancelledError(f"{self!r} was cancelled")
+        if self._state is not FINISHED:
+            # Read without the lock: a producer's await_work copes with work that has just ended.
+            producer, work = self._producer, self._work
+            hook = Hooks.wait
+            after_wait = hook(self) if hook is not None and not self.done() else None
+            try:
+                shortcut = producer.await_work(self, work) if self._state is RUNNING else None
+                # The waiter raises the awaiting library's own cancellation if this was cancelled.
+                yield from (wait_until_done(self).__await__() if shortcut is None else shortcut)
+            finally:
+                if after_wait is not None:
+                    after_wait()
         return self.result()
 
     # -- continuations -------------------------------------------------------------
@@ -402,44 +529,37 @@ class Unfuture(Generic[T]):
         The continuation receives this (finished) Unfuture and returns an
         Unfuture of its own result.  It may be a plain function (run in a
         worker thread), an ``async def`` (run on the ambient loop) or an
-        ``@unsync`` function.
+        ``@unsync`` function.  Cancelling the returned Unfuture before the
+        continuation starts means it never runs.
 
             >>> Unfuture.from_value(3).then(lambda f: f.result() + 1).result()
             4
         """
         if not callable(continuation):
             raise TypeError(f"then() needs a callable that takes the finished Unfuture, not {continuation!r}")
-        runner = _continuation_runner
+        runner = Hooks.continuation_runner
         if runner is None:  # pragma: no cover - the package installs one at import
             raise RuntimeError("unsync is not fully imported; import unsync first")
         chained: Unfuture[Any] = Unfuture()
 
         def start_continuation(source: Unfuture[T]) -> None:
-            try:
-                step = runner(continuation, source)
-            except BaseException as exc:
-                chained._settle(_FINISHED, None, exc)
+            if chained.done():  # cancelled before its turn: it never runs
                 return
-            chained._claim(cancel_work, step)
-            step.add_done_callback(chained._copy_outcome_from)
+            try:
+                runner(continuation, source, chained)
+            except BaseException as exc:
+                chained._settle(FINISHED, None, exc)
 
         self.add_done_callback(start_continuation)
         return chained
-
-    def _copy_outcome_from(self, source: Unfuture[T]) -> None:
-        if source._state is _CANCELLED:
-            self._set_cancelled()
-        else:
-            source._mark_retrieved()
-            self._settle(_FINISHED, source._result, source._exception)
 
     # -- pickling, repr, unretrieved exceptions ----------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A finished Unfuture travels to worker processes as its outcome.
-        if self._state is _CANCELLED:
+        if self._state is CANCELLED:
             raise TypeError(f"cannot pickle {self!r}: it was cancelled")
-        if self._state is not _FINISHED:
+        if self._state is not FINISHED:
             raise TypeError(f"cannot pickle {self!r}: only a finished Unfuture can be pickled")
         if self._exception is not None:
             self._mark_retrieved()
@@ -447,10 +567,10 @@ class Unfuture(Generic[T]):
         return (Unfuture.from_value, (self._result,))
 
     def __repr__(self) -> str:
-        if self._state is _FINISHED:
+        if self._state is FINISHED:
             detail = f"exception={self._exception!r}" if self._exception is not None else f"result={self._result!r}"
             return f"<Unfuture finished {detail}>"
-        return f"<Unfuture {self._state}>"
+        return f"<Unfuture {self._state.value}>"
 
 
 class _UnretrievedException:

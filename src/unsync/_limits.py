@@ -15,11 +15,12 @@ instead of blocking, or with a timeout.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._future import DeadlockError, Unfuture, cancel_work
+from ._future import DeadlockError, Unfuture, set_outcome, set_wait_hook
 
 __all__ = ["Limiter"]
 
@@ -110,37 +111,50 @@ def _holding(limiter: Limiter, fn: Callable[..., Any]) -> Callable[..., Any]:
     return run_holding_slot
 
 
+# The limiter each limited call waits in line for, until it starts.
+waiting_in: weakref.WeakKeyDictionary[Unfuture[Any], Limiter] = weakref.WeakKeyDictionary()
+
+
+def _watch_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
+    limiter = waiting_in.get(future)
+    if limiter is None or not limiter._before_blocking_wait():
+        return None
+    return limiter._after_blocking_wait
+
+
+set_wait_hook(_watch_wait)
+
+Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
+
+
 def run_limited(
     limiter: Limiter,
-    runner: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Unfuture[Any]],
+    runner: Runner,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    into: Unfuture[Any] | None = None,
     *,
     in_worker_thread: bool,
 ) -> Unfuture[Any]:
-    """Run ``runner(fn, args, kwargs)`` once ``limiter`` has a free slot."""
-    future: Unfuture[Any] = Unfuture()
-    future._queued_in = limiter
+    """Run ``runner(fn, args, kwargs, future)`` once ``limiter`` has a free slot."""
+    future: Unfuture[Any] = Unfuture() if into is None else into
+    waiting_in[future] = limiter
 
     def start() -> None:
-        future._queued_in = None
+        waiting_in.pop(future, None)
         if future.done():  # cancelled while waiting
             limiter._release()
             return
         try:
-            work = runner(_holding(limiter, fn) if in_worker_thread else fn, args, kwargs)
+            # The runner starts and settles the user's Unfuture itself: one
+            # cancelled before the runner starts it never runs.
+            runner(_holding(limiter, fn) if in_worker_thread else fn, args, kwargs, future)
         except BaseException as exc:
             limiter._release()
-            future._settle("finished", None, exc)
+            set_outcome(future, None, exc)
             return
-        future._claim(cancel_work, work)
-
-        def finish(done: Unfuture[Any]) -> None:
-            limiter._release()
-            future._copy_outcome_from(done)
-
-        work.add_done_callback(finish)
+        future.add_done_callback(lambda _: limiter._release())
 
     limiter._enter(start)
     return future

@@ -15,6 +15,8 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -23,11 +25,12 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference, call_by_reference, name_unpicklable_argument
 from ._future import Unfuture
 from ._process_worker import HEADER, frame
-from ._workers import as_concurrent_future
+from ._workers import submit_into
 
 T = TypeVar("T")
 
@@ -204,6 +207,36 @@ def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs
         raise TypeError(problem) from exc
 
 
+class ProcessCall:
+    """One call to a `ProcessWorkers` pool, from the moment it is made until it has ended."""
+
+    __slots__ = ("args", "executor_future", "kwargs", "reference", "unfuture")
+
+    def __init__(
+        self,
+        reference: FunctionReference,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        unfuture: Unfuture[Any],
+        executor_future: concurrent.futures.Future[Any] | None,
+    ) -> None:
+        self.reference = reference
+        self.args = args
+        self.kwargs = kwargs
+        self.unfuture = unfuture  # the ambient task's
+        self.executor_future = executor_future  # submit()'s, kept to the Executor contract
+
+    @property
+    def name(self) -> str:
+        return f"{self.reference.qualname}()"
+
+    def cancel(self) -> None:
+        """Cancel a call that waits for a worker: it never runs."""
+        if self.executor_future is not None:
+            self.executor_future.cancel()
+        self.unfuture.cancel()
+
+
 class ProcessWorkers(concurrent.futures.Executor):
     """The default pool for ``cpu_bound`` functions: reusable worker processes.
 
@@ -211,38 +244,99 @@ class ProcessWorkers(concurrent.futures.Executor):
     caller's ``sys.path`` and print to its standard output.  Calls run through
     the ambient loop, so cancelling a running call terminates its worker, and
     stopping the loop stops the workers.  ``max_workers`` (default: the CPU
-    count) is what ``unsync.process_limit`` reads and sets::
+    count) is what ``unsync.process_limit`` reads and sets.  As an executor
+    it keeps `concurrent.futures.Executor`'s contract::
 
-        unsync.process_executor = ProcessWorkers(max_workers=2)
+        with ProcessWorkers(max_workers=2) as pool:
+            assert pool.submit(math.factorial, 20).result() == 2432902008176640000
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers: int = max_workers or os.cpu_count() or 1
         self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
-        self._latest_pool: _PoolOnLoop | None = None  # for __repr__, which may run on any thread
+        self._shut_down = False
+        # Calls made and not ended, and which of them run in a worker now.
+        self._changed = threading.Condition(threading.Lock())
+        self._calls: set[ProcessCall] = set()
+        self._running: set[ProcessCall] = set()
+        _exit.pools.add(self)
 
     def __repr__(self) -> str:
-        pool = self._latest_pool
-        running, idle = (0, 0) if pool is None else (len(pool.workers), len(pool.idle))
-        return f"<ProcessWorkers max_workers={self.max_workers} processes={running} idle={idle}>"
+        with self._changed:
+            calls, running, shut_down = len(self._calls), len(self._running), self._shut_down
+        state = f"max_workers={self.max_workers} running={running} waiting={calls - running}"
+        return f"<ProcessWorkers {state}{' shut down' if shut_down else ''}>"
 
     def run_by_reference(
-        self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        reference: FunctionReference,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        into: Unfuture[Any] | None = None,
+        executor_future: concurrent.futures.Future[Any] | None = None,
     ) -> Unfuture[Any]:
-        return ambient_loop.submit(self._run, (reference, args, kwargs), {})
+        """Run the referenced function in a worker, settling ``into`` (or a new Unfuture)."""
+        future: Unfuture[Any] = Unfuture() if into is None else into
+        call = ProcessCall(reference, args, kwargs, future, executor_future)
+        with self._changed:
+            if self._shut_down:
+                raise RuntimeError(
+                    "cannot run new calls after interpreter shutdown"
+                    if _exit.state.exiting
+                    else "this process pool has been shut down; it accepts no more work"
+                )
+            self._calls.add(call)
+        future.add_done_callback(lambda _: self._ended(call))
+        return ambient_loop.submit(self._run, (call,), {}, future)
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run the module-level function ``fn`` in a worker process."""
-        return as_concurrent_future(self.run_by_reference(FunctionReference.to(fn), args, kwargs))
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.run_by_reference(FunctionReference.to(fn), args, kwargs, executor_future=future)
+        return future
 
-    async def _run(self, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = _pickled_request(reference, args, kwargs)
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work; with ``cancel_futures`` cancel what waits; with ``wait`` wait for what runs."""
+        with self._changed:
+            self._shut_down = True
+            waiting = list(self._calls - self._running) if cancel_futures else []
+        for call in waiting:
+            call.cancel()
+        if wait:
+            with self._changed:
+                self._changed.wait_for(lambda: not self._calls)
+
+    def _ended(self, call: ProcessCall) -> None:
+        with self._changed:
+            self._calls.discard(call)
+            self._running.discard(call)
+            self._changed.notify_all()
+
+    async def _run(self, call: ProcessCall) -> Any:
+        executor_future = call.executor_future
+        try:
+            value = await self._run_in_worker(call)
+        except BaseException as exc:
+            if executor_future is not None and executor_future.running():
+                executor_future.set_exception(exc)
+            raise
+        if executor_future is not None:
+            executor_future.set_result(value)
+        return value
+
+    async def _run_in_worker(self, call: ProcessCall) -> Any:
+        reference = call.reference
+        request = _pickled_request(reference, call.args, call.kwargs)
         pool = self._pool.get(None)
         if pool is None:
-            pool = self._latest_pool = _PoolOnLoop(self.max_workers)
+            pool = _PoolOnLoop(self.max_workers)
             self._pool.set(pool)
         pool.limiter.total_tokens = self.max_workers
         async with pool.limiter:
+            if call.executor_future is not None and not call.executor_future.set_running_or_notify_cancel():
+                raise anyio.get_cancelled_exc_class()(f"{call.name} was cancelled before it started")
+            with self._changed:
+                self._running.add(call)
             reply = await pool.call(reference, request)
         try:
             succeeded, outcome = pickle.loads(reply)
@@ -255,17 +349,49 @@ class ProcessWorkers(concurrent.futures.Executor):
             return outcome
         raise outcome
 
+    # -- interpreter exit (see _exit) ------------------------------------------------
+
+    def stop_at_exit(self) -> list[str]:
+        with self._changed:
+            self._shut_down = True
+            waiting = list(self._calls - self._running)
+        for call in waiting:
+            call.cancel()
+        return [call.name for call in waiting]
+
+    def running_calls(self) -> list[str]:
+        with self._changed:
+            return [call.name for call in self._running]
+
+    def wait_for_running_calls(self, deadline: float | None) -> None:
+        with self._changed:
+            self._changed.wait_for(
+                lambda: not self._running, None if deadline is None else max(0.0, deadline - time.monotonic())
+            )
+
 
 def run_in_process(
-    executor: concurrent.futures.Executor, reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]
+    executor: concurrent.futures.Executor,
+    reference: FunctionReference,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    into: Unfuture[Any] | None = None,
 ) -> Unfuture[Any]:
     """Run the referenced function through ``executor``; the default pool runs it natively."""
     if isinstance(executor, ProcessWorkers):
-        return executor.run_by_reference(reference, args, kwargs)
-    try:
-        return Unfuture(executor.submit(call_by_reference, reference, args, kwargs))
-    except Exception as exc:
-        # Executors that pickle at submit time (Dask) fail here; like the default
-        # pool, fail this call's Unfuture and name the culprit when we can.
-        problem = name_unpicklable_argument(reference, args, kwargs)
-        return Unfuture.from_exception(TypeError(problem) if problem else exc)
+        return executor.run_by_reference(reference, args, kwargs, into)
+    future: Unfuture[Any] = Unfuture() if into is None else into
+
+    def submit() -> concurrent.futures.Future[Any]:
+        try:
+            return executor.submit(call_by_reference, reference, args, kwargs)
+        except Exception as exc:
+            # Executors that pickle at submit time (Dask) fail here; like the
+            # default pool, name the argument that could not be pickled.
+            problem = name_unpicklable_argument(reference, args, kwargs)
+            if problem is None:
+                raise
+            raise TypeError(problem) from exc
+
+    submit_into(future, submit)
+    return future

@@ -9,7 +9,7 @@ from typing import Generic, Literal, TypeVar
 
 import anyio
 
-from ._future import Unfuture
+from ._future import Unfuture, set_outcome
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
 
@@ -60,7 +60,7 @@ class as_completed(Generic[T]):
             waiter, self._async_arrived = self._async_arrived, None
         self._arrived.set()
         if waiter is not None:
-            waiter._settle("finished", None, None)
+            set_outcome(waiter, None, None)
 
     def _take(self) -> Unfuture[T] | None:
         with self._lock:

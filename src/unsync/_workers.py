@@ -2,8 +2,10 @@
 
 `ThreadWorkers` is a `concurrent.futures.Executor` whose fast path settles an
 `Unfuture` straight from the worker thread: a round trip is one hand-off to a
-worker and one wake-up of the caller, as with a bare ThreadPoolExecutor.  The
-caller's contextvars are visible in the worker.
+worker and one wake-up of the caller, as with a bare ThreadPoolExecutor.  Its
+``submit()`` keeps the Executor contract to the letter, on a
+`concurrent.futures.Future` of its own.  The caller's contextvars are visible
+in the worker.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import contextvars
 import itertools
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from ._future import Unfuture
+from . import _exit
+from ._future import Producer, Unfuture, follow, set_cancelled, set_outcome, start
 
 T = TypeVar("T")
 
@@ -26,57 +30,103 @@ T = TypeVar("T")
 DEFAULT_MAX_THREADS = 40
 DEFAULT_IDLE_TIMEOUT = 10.0
 
-_WorkItem = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any]]
+
+def name_of_call(fn: Callable[..., Any]) -> str:
+    """How a call is named in log messages."""
+    return f"{getattr(fn, '__qualname__', None) or getattr(fn, '__name__', None) or fn!r}()"
 
 
-def as_concurrent_future(future: Unfuture[T]) -> concurrent.futures.Future[T]:
-    """A running `concurrent.futures.Future` that mirrors ``future``'s outcome."""
-    mirror: concurrent.futures.Future[T] = concurrent.futures.Future()
+class UnfutureCall:
+    """A call that settles an Unfuture: what ``@unsync`` functions run."""
 
-    def copy_outcome(source: Unfuture[T]) -> None:
-        if source.cancelled():
-            mirror.cancel()
-        elif mirror.set_running_or_notify_cancel():
-            if (exc := source.exception()) is not None:
-                mirror.set_exception(exc)
-            else:
-                mirror.set_result(source.result())
+    __slots__ = ("args", "context", "fn", "future", "kwargs")
 
-    future.add_done_callback(copy_outcome)
-    mirror.add_done_callback(lambda m: m.cancelled() and future.cancel())
-    return mirror
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+    ) -> None:
+        self.context = contextvars.copy_context()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.future = future
+
+    def begin(self) -> bool:
+        """Mark the call running; False if it was cancelled while it waited (then it must not run)."""
+        return start(self.future)
+
+    def settle(self, value: Any, error: BaseException | None) -> None:
+        set_outcome(self.future, value, error)
+
+    def cancel(self) -> None:
+        set_cancelled(self.future)
 
 
-class _IdleWorker:
-    """A parked worker thread, woken by handing it a work item (None: stop)."""
+class ExecutorCall:
+    """A call made through ``submit()``: it settles a `concurrent.futures.Future`, as ThreadPoolExecutor's do."""
 
-    __slots__ = ("item", "wake")
+    __slots__ = ("args", "context", "fn", "future", "kwargs")
 
-    def __init__(self) -> None:
-        self.item: _WorkItem | None = None
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        future: concurrent.futures.Future[Any],
+    ) -> None:
+        self.context = contextvars.copy_context()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.future = future
+
+    def begin(self) -> bool:
+        return self.future.set_running_or_notify_cancel()
+
+    def settle(self, value: Any, error: BaseException | None) -> None:
+        if error is None:
+            self.future.set_result(value)
+        else:
+            self.future.set_exception(error)
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
+WorkItem = UnfutureCall | ExecutorCall
+
+
+class Worker:
+    """One worker thread: parked on ``wake`` until handed a work item (None: stop)."""
+
+    __slots__ = ("current", "item", "thread", "wake")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.item: WorkItem | None = None
+        self.current: WorkItem | None = None  # the call it runs now, named if exit must abandon it
         self.wake = threading.Lock()
         self.wake.acquire()
 
-    def hand_over(self, item: _WorkItem | None) -> None:
+    def hand_over(self, item: WorkItem | None) -> None:
         self.item = item
         self.wake.release()
 
 
-# What _next_item returns to a worker that should end (shutdown, or the limit was
+# What next_item returns to a worker that should end (shutdown, or the limit was
 # lowered): a marker, compared by identity, that no real work item can be.
-_RETIRE = cast(_WorkItem, object())
+RETIRE = cast(WorkItem, object())
 
 
 class ThreadWorkers(concurrent.futures.Executor):
-    """The default pool for sync functions: up to ``max_workers`` daemon threads.
+    """The default pool for sync functions: up to ``max_workers`` threads.
 
     Threads start on demand and are reused, the most recently idle first: a
     call goes straight to a parked worker, and after a burst, sequential
     calls keep running on one warm thread rather than rotating through all.
     A thread left idle for ``idle_timeout`` seconds ends (None: never), so
     the threads of a past burst do not stay for the life of the program.
-    They are daemons, so a blocking call that never returns cannot keep the
-    interpreter from exiting.
+    At interpreter exit, calls that have started are waited for (up to
+    ``unsync.exit_grace_period``) and calls that have not are cancelled.
 
         >>> pool = ThreadWorkers(max_workers=2)
         >>> pool.submit(sum, [1, 2, 3]).result()
@@ -102,69 +152,85 @@ class ThreadWorkers(concurrent.futures.Executor):
         self._name_prefix = thread_name_prefix
         self._thread_numbers = itertools.count()
         self._lock = threading.Lock()
-        self._idle: list[_IdleWorker] = []  # a stack: the last to park is woken first
-        self._pending: deque[_WorkItem] = deque()  # calls waiting for a worker
-        self._threads: list[threading.Thread] = []
+        self._idle: list[Worker] = []  # a stack: the last to park is woken first
+        self._pending: deque[WorkItem] = deque()  # calls waiting for a worker
+        self._workers: list[Worker] = []
         self._shut_down = False
         os.register_at_fork(after_in_child=self._forget_after_fork)
+        _exit.pools.add(self)
 
     def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[T]) -> None:
         """Run ``fn(*args, **kwargs)`` in a worker, in the caller's context; settle ``future``."""
-        item: _WorkItem = (contextvars.copy_context(), fn, args, kwargs, future)
-        new_thread = None
+        self._put(UnfutureCall(fn, args, kwargs, future))
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        """Run ``fn(*args, **kwargs)`` in a worker; return a `concurrent.futures.Future`."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put(ExecutorCall(fn, args, kwargs, future))
+        return future
+
+    def _put(self, item: WorkItem) -> None:
+        new_worker = worker = None
         with self._lock:
             if self._shut_down:
-                raise RuntimeError("this thread pool has been shut down; it accepts no more work")
+                raise RuntimeError(
+                    "cannot run new calls after interpreter shutdown"
+                    if _exit.state.exiting
+                    else "this thread pool has been shut down; it accepts no more work"
+                )
             if self._idle:
                 worker = self._idle.pop()
             else:
                 self._pending.append(item)
-                if len(self._threads) >= self.max_workers:
+                if len(self._workers) >= self.max_workers:
                     return
-                new_thread = threading.Thread(
-                    target=self._work, name=f"{self._name_prefix}-{next(self._thread_numbers)}", daemon=True
+                thread = threading.Thread(
+                    target=self._serve, name=f"{self._name_prefix}-{next(self._thread_numbers)}", daemon=True
                 )
-                self._threads.append(new_thread)
-        if new_thread is None:
+                new_worker = Worker(thread)
+                self._workers.append(new_worker)
+        if worker is not None:
             worker.hand_over(item)
-        else:
-            new_thread.start()
+        elif new_worker is not None:
+            new_worker.thread.start()
 
     def __repr__(self) -> str:
         with self._lock:
             # Workers woken by shutdown() end without leaving the list: count the live ones.
-            threads = sum(thread.is_alive() for thread in self._threads)
-            state = (
-                f"max_workers={self.max_workers} threads={threads} idle={len(self._idle)} queued={len(self._pending)}"
-            )
+            threads = sum(worker.thread.is_alive() for worker in self._workers)
+            state = f"max_workers={self.max_workers} threads={threads} idle={len(self._idle)} queued={len(self._pending)}"
             shut_down = self._shut_down
         return f"<ThreadWorkers {state}{' shut down' if shut_down else ''}>"
 
-    def _next_item(self, worker: _IdleWorker) -> _WorkItem | None:
-        """A waiting call for this worker; None once it is parked as idle; _RETIRE if it should end."""
+    def _next_item(self, worker: Worker) -> WorkItem | None:
+        """A waiting call for this worker; None once it is parked as idle; RETIRE if it should end."""
         with self._lock:
             if self._pending:
                 return self._pending.popleft()
-            if self._shut_down or len(self._threads) > self.max_workers:
+            if self._shut_down or len(self._workers) > self.max_workers:
                 # Shut down, or the limit was lowered: surplus workers end as they finish.
-                self._threads.remove(threading.current_thread())
-                return _RETIRE
+                self._workers.remove(worker)
+                return RETIRE
             self._idle.append(worker)
             return None
 
-    def _retire_if_still_idle(self, worker: _IdleWorker) -> bool:
+    def _retire_if_still_idle(self, worker: Worker) -> bool:
         """End a worker whose wait timed out, unless a call is being handed to it right now."""
         with self._lock:
             if worker not in self._idle:
                 return False
             self._idle.remove(worker)
-            self._threads.remove(threading.current_thread())
+            self._workers.remove(worker)
             return True
 
-    def _work(self) -> None:
-        worker = _IdleWorker()
+    def _worker_of_this_thread(self) -> Worker:
+        with self._lock:
+            return next(w for w in self._workers if w.thread is threading.current_thread())
+
+    def _serve(self) -> None:
+        worker = self._worker_of_this_thread()
         item = self._next_item(worker)
-        while item is not _RETIRE:
+        while item is not RETIRE:
             if item is None:  # parked: wait to be handed a call
                 if not worker.wake.acquire(timeout=self._idle_timeout):
                     if self._retire_if_still_idle(worker):
@@ -173,39 +239,41 @@ class ThreadWorkers(concurrent.futures.Executor):
                 item, worker.item = worker.item, None
                 if item is None:  # shut down while parked
                     return
-            context, fn, args, kwargs, future = item
-            if future._claim():
+            if item.begin():
+                worker.current = item
                 value: Any = None
                 error: BaseException | None = None
                 try:
-                    value = context.run(fn, *args, **kwargs)
+                    value = item.context.run(item.fn, *item.args, **item.kwargs)
                 except BaseException as exc:
                     error = exc
+                worker.current = None
                 # Take the next call or park before settling: the woken caller
                 # may submit again at once, and should find this worker idle.
-                item = self._next_item(worker)
-                future._settle("finished", value, error)
+                done, item = item, self._next_item(worker)
+                done.settle(value, error)
+                # A parked worker keeps nothing of the call it ran: not its
+                # function, arguments, result or exception.
+                del done, value, error
             else:
                 item = self._next_item(worker)
-            del context, fn, args, kwargs, future
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
-        """Run ``fn(*args, **kwargs)`` in a worker; return a `concurrent.futures.Future`."""
-        future: Unfuture[T] = Unfuture()
-        self.run(fn, args, kwargs, future)
-        return as_concurrent_future(future)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting work; workers exit once the calls already made have run."""
+        """Stop accepting work; workers exit once the calls already made have run.
+
+        With ``cancel_futures=True`` the calls still waiting for a worker are
+        cancelled instead; with ``wait=True`` this returns once every call
+        that runs has ended.
+        """
         with self._lock:
             self._shut_down = True
             parked, self._idle = self._idle, []
             cancelled = list(self._pending) if cancel_futures else []
             if cancel_futures:
                 self._pending.clear()
-            threads = list(self._threads)
+            threads = [worker.thread for worker in self._workers]
         for item in cancelled:
-            item[-1].cancel()
+            item.cancel()
         for worker in parked:
             worker.hand_over(None)
         if wait:
@@ -213,20 +281,97 @@ class ThreadWorkers(concurrent.futures.Executor):
                 if thread is not threading.current_thread():
                     thread.join()
 
+    # -- interpreter exit (see _exit) ------------------------------------------------
+
+    def stop_at_exit(self) -> list[str]:
+        """Refuse new calls and cancel those that never started; name them."""
+        with self._lock:
+            self._shut_down = True
+            parked, self._idle = self._idle, []
+            waiting, self._pending = list(self._pending), deque()
+        for item in waiting:
+            item.cancel()
+        for worker in parked:
+            worker.hand_over(None)
+        return [name_of_call(item.fn) for item in waiting]
+
+    def running_calls(self) -> list[str]:
+        """The calls that run now, by name."""
+        with self._lock:
+            running = [worker.current for worker in self._workers]
+        return [name_of_call(item.fn) for item in running if item is not None]
+
+    def wait_for_running_calls(self, deadline: float | None) -> None:
+        """Wait until no call runs, or until ``deadline`` (time.monotonic())."""
+        with self._lock:
+            threads = [worker.thread for worker in self._workers]
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
     def _forget_after_fork(self) -> None:
         # The child has none of the parent's threads; the lock may have been held.
         self._lock = threading.Lock()
         self._idle = []
         self._pending = deque()
-        self._threads = []
+        self._workers = []
 
 
 def run_in_thread(
-    executor: concurrent.futures.Executor, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    executor: concurrent.futures.Executor,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    into: Unfuture[T] | None = None,
 ) -> Unfuture[T]:
-    """Run ``fn`` through ``executor``, in the caller's context; the default pool settles directly."""
+    """Run ``fn`` through ``executor``, in the caller's context, settling ``into`` (or a new Unfuture)."""
+    future: Unfuture[T] = Unfuture() if into is None else into
     if isinstance(executor, ThreadWorkers):
-        future: Unfuture[T] = Unfuture()
         executor.run(fn, args, kwargs, future)
-        return future
-    return Unfuture(executor.submit(contextvars.copy_context().run, fn, *args, **kwargs))
+    else:
+        context = contextvars.copy_context()
+        submit_into(future, lambda: executor.submit(context.run, fn, *args, **kwargs))
+    return future
+
+
+def submit_into(future: Unfuture[T], submit: Callable[[], concurrent.futures.Future[T]]) -> None:
+    """Hand a call to a foreign executor with ``submit()``, for ``future``, unless it was cancelled first.
+
+    ``future`` is started before the executor sees the call, and cancelling
+    it cancels the executor's future with that executor's own truthful
+    answer.  A cancel() that arrives while ``submit()`` is still under way
+    waits for it, so it is never answered without knowing.
+    """
+    handle = Submitted()
+    with handle.lock:
+        if not start(future, SUBMITTED, handle):
+            return  # cancelled before its turn: the executor never sees it
+        try:
+            handle.future = submit()
+        except BaseException as exc:
+            set_outcome(future, None, exc)
+            return
+    follow(handle.future, future)
+
+
+class Submitted:
+    """A call handed to a foreign executor: its future, once ``submit()`` has returned it."""
+
+    __slots__ = ("future", "lock")
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Any] | None = None
+        self.lock = threading.Lock()
+
+
+class SubmittedProducer(Producer):
+    __slots__ = ()
+
+    def cancel(self, future: Unfuture[Any], work: Any) -> bool:
+        handle: Submitted = work
+        with handle.lock:  # held while submit() runs
+            submitted = handle.future
+        return submitted is not None and submitted.cancel()
+
+
+SUBMITTED = SubmittedProducer()

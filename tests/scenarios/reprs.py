@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from scenarios.cpu_work import worker_pid
+import time
+from pathlib import Path
+
+from scenarios.cpu_work import spin_forever, worker_pid
 from unsync import ProcessWorkers, unsync
 
 
-def test_the_process_pool_shows_its_limit_and_its_processes() -> None:
-    pool = ProcessWorkers(max_workers=3)
-    assert repr(pool) == "<ProcessWorkers max_workers=3 processes=0 idle=0>"
+def test_the_process_pool_shows_its_limit_its_calls_and_whether_it_is_shut_down(tmp_path: Path) -> None:
+    pool = ProcessWorkers(max_workers=1)
+    assert repr(pool) == "<ProcessWorkers max_workers=1 running=0 waiting=0>"
     default = unsync.process_executor
     unsync.process_executor = pool
     try:
-        worker_pid().result(timeout=30)
-        assert repr(pool) == "<ProcessWorkers max_workers=3 processes=1 idle=1>"
+        pid_file = tmp_path / "pid"
+        spinning = spin_forever(str(pid_file))
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.01)
+        queued = worker_pid()
+        assert repr(pool) == "<ProcessWorkers max_workers=1 running=1 waiting=1>"
+        spinning.cancel()
+        queued.result(timeout=30)
     finally:
         unsync.process_executor = default
-        unsync.shutdown()  # stops the pool's workers with the loop
-    assert repr(pool) == "<ProcessWorkers max_workers=3 processes=0 idle=0>"
+    pool.shutdown()
+    assert repr(pool) == "<ProcessWorkers max_workers=1 running=0 waiting=0 shut down>"

@@ -1,0 +1,250 @@
+"""The asyncio backend (uvloop included): spawning, waking and awaiting on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import math
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, cast
+
+import anyio
+from anyio.abc import TaskStatus
+
+from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
+from . import CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
+
+# Python 3.12 can run a new task's first step at once, inside its constructor.
+EAGER_START = sys.version_info >= (3, 12)
+
+
+class Spawner(Producer):
+    """Spawns plain asyncio tasks: the cheapest way to run a coroutine on asyncio.
+
+    It is also the `Producer` of every call it runs: it cancels their tasks
+    and lets a task of its own loop await a call's task directly.
+    """
+
+    __slots__ = ("_accepting", "_closed", "_loop", "_plain_tasks", "_tasks", "_thread", "_watched_fd")
+
+    def __init__(self) -> None:
+        # asyncio keeps only weak references to tasks: this keeps them alive,
+        # with the Unfuture each one settles.
+        self._tasks: dict[asyncio.Task[Any], Unfuture[Any]] = {}
+        self._loop: asyncio.AbstractEventLoop  # set by serve(), before any spawn
+        self._thread: threading.Thread
+        self._plain_tasks = False  # the stdlib loop with no task factory: Task() directly
+        self._watched_fd: int | None = None  # an EventfdWaker's, while the loop watches it
+        self._accepting = True  # until aclose() has ended every task
+        self._closed = anyio.Event()
+
+    @property
+    def asyncio_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    async def serve(self, *, task_status: TaskStatus[None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.current_thread()
+        self._plain_tasks = type(self._loop).create_task is asyncio.BaseEventLoop.create_task
+        task_status.started()
+        await self._closed.wait()
+
+    def spawn(self, submission: Submission) -> None:
+        future = submission.future
+        if not self._accepting:
+            set_cancelled(future)
+            return
+        coro = self._run_task(submission.fn, submission.args, submission.kwargs, future)
+        # Called from the loop's callback that drains submissions, never from a
+        # task: a first step taken at once settles most calls, and wakes their
+        # callers, one loop iteration earlier.  Not in debug mode, whose report
+        # of a slow step should name the call's task.
+        task = self._new_task(coro, submission.context, eager=not self._loop.get_debug())
+        if not task.done():
+            self._tasks[task] = future
+
+    def spawn_here(
+        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], into: Unfuture[Any] | None
+    ) -> Unfuture[Any]:
+        future: Unfuture[Any] = Unfuture() if into is None else into
+        if not self._accepting:
+            set_cancelled(future)
+            return future
+        if into is None:
+            # Made here and handed to nobody yet: started without the lock, so
+            # the task need not claim it in its first step.
+            task = self._new_task(self._run_started_task(fn, args, kwargs, future), None, eager=False)
+            start_unshared(future, self, task)
+        else:
+            task = self._new_task(self._run_task(fn, args, kwargs, future), None, eager=False)
+        self._tasks[task] = future
+        return future
+
+    def make_waker(self, handler: Callable[[], object]) -> Callable[[], None]:
+        if has_eventfd():
+            waker = EventfdWaker()
+            with contextlib.suppress(NotImplementedError):  # a loop that cannot watch file descriptors
+                self._loop.add_reader(waker.fd, self._on_wake, waker, handler)
+                self._watched_fd = waker.fd
+                return waker.wake
+        return wake_through_anyio(handler)
+
+    @staticmethod
+    def _on_wake(waker: EventfdWaker, handler: Callable[[], object]) -> None:
+        waker.reset()
+        handler()
+
+    def _new_task(self, coro: Coroutine[Any, Any, None], context: Any, *, eager: bool) -> asyncio.Task[None]:
+        # On the stdlib loop with no task factory, making the Task directly is
+        # what create_task does, minus a Python frame (docs/benchmarks.md).
+        # A factory set by the user is always honoured.
+        loop = self._loop
+        if self._plain_tasks and loop.get_task_factory() is None:
+            if eager and EAGER_START:
+                return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            return asyncio.Task(coro, loop=loop, context=context)
+        return loop.create_task(coro, context=context)
+
+    # -- the producer side: cancelling and awaiting one call ---------------------
+
+    def cancel(self, future: Unfuture[Any], work: Any) -> bool:
+        task = cast(asyncio.Task[None], work)
+        if threading.current_thread() is self._thread:
+            return self._cancel_on_loop(future, task)
+        return LoopCall(lambda: self._cancel_on_loop(future, task)).wait(self._loop.call_soon_threadsafe, self._thread)
+
+    def _cancel_on_loop(self, future: Unfuture[Any], task: asyncio.Task[None]) -> bool:
+        if future.done():  # it ended before the request arrived
+            return False
+        coro = cast(Coroutine[Any, Any, None], task.get_coro())
+        if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            # A task cancelled before its first step never enters its
+            # coroutine, so nothing would settle the call: settle it here.
+            # The call never runs, as with any asyncio task cancelled that early.
+            task.cancel()
+            self._tasks.pop(task, None)
+            return set_cancelled(future)
+        return task.cancel()
+
+    def await_work(self, future: Unfuture[Any], work: Any) -> Generator[Any, None, None] | None:
+        if not isinstance(work, asyncio.Task):
+            return None
+        try:
+            if work.get_loop() is not asyncio.get_running_loop():
+                return None
+        except RuntimeError:  # awaited under another library
+            return None
+        return self._await_task_here(future, work)
+
+    @staticmethod
+    def _await_task_here(future: Unfuture[Any], task: asyncio.Task[None]) -> Generator[Any, None, None]:
+        # The task that settles the call runs on this loop.  Just spawned, it
+        # is scheduled ahead of us: a bare yield lets it take its first step,
+        # which often finishes it, and resumes us right after in the same
+        # loop round, where awaiting it would wait one more.
+        try:
+            yield
+        except asyncio.CancelledError:
+            future.cancel()  # as awaiting the task would cancel it
+            raise
+        if not future.done():
+            yield from task.__await__()
+        elif future.cancelled():
+            raise asyncio.CancelledError(f"{future!r} was cancelled")
+
+    # -- running one call ------------------------------------------------------
+
+    async def _run_task(
+        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+    ) -> None:
+        # Started here, in the task's first step: a call cancelled while it
+        # was queued never runs, and its coroutine is never even made.
+        if start(future, self, asyncio.current_task()):
+            await self._run_started_task(fn, args, kwargs, future)
+        else:
+            self._tasks.pop(cast(asyncio.Task[None], asyncio.current_task()), None)
+
+    async def _run_started_task(
+        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+    ) -> None:
+        # The outcome lives in the Unfuture only: a task that kept the
+        # exception too would have asyncio log it as never retrieved.
+        try:
+            value = await fn(*args, **kwargs)
+        except asyncio.CancelledError:
+            set_cancelled(future)
+            raise
+        except BaseException as exc:
+            set_outcome(future, None, exc)
+        else:
+            set_outcome(future, value, None)
+        finally:
+            self._tasks.pop(cast(asyncio.Task[None], asyncio.current_task()), None)
+
+    async def aclose(self, cancel: bool, grace_period: float | None) -> None:
+        with anyio.move_on_after(math.inf if grace_period is None else grace_period):
+            # Calls spawned before the close take their first step, as trio's
+            # new tasks do: cancelled, they run their cleanup instead of
+            # never having run at all.
+            await asyncio.sleep(0)
+            while self._tasks:
+                if cancel:
+                    for task in self._tasks:
+                        task.cancel()
+                await asyncio.wait(set(self._tasks))
+                # A task cancelled before its first step never ran its coroutine.
+                for task in [task for task in self._tasks if task.done()]:
+                    set_cancelled(self._tasks.pop(task))
+        self._accepting = False
+        if self._watched_fd is not None:
+            self._loop.remove_reader(self._watched_fd)
+        self._closed.set()
+
+
+def loop_runs_here() -> bool:
+    """True if an asyncio loop runs in this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+# -- a task of any asyncio loop waiting for an Unfuture ------------------------------
+
+
+def set_if_pending(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a cancelled awaiter has stopped waiting
+        waiter.set_result(None)
+
+
+async def wait_until_done(future: Unfuture[Any]) -> None:
+    """Wait, on the running asyncio loop, until ``future`` is done; raise CancelledError if it was cancelled."""
+    if not future.done():
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        awaiting_thread = threading.get_ident()
+
+        def wake_waiter(_: object) -> None:
+            if threading.get_ident() == awaiting_thread:
+                set_if_pending(waiter)
+                return
+            try:
+                loop.call_soon_threadsafe(set_if_pending, waiter)
+            except RuntimeError:
+                if not loop.is_closed():
+                    raise
+                # The awaiting loop has ended: no one is left to wake.
+
+        future.add_done_callback(wake_waiter)
+        try:
+            await waiter
+        except BaseException:
+            future.remove_done_callback(wake_waiter)
+            future.cancel()
+            raise
+    if future.cancelled():
+        raise asyncio.CancelledError(f"{future!r} was cancelled")
