@@ -198,8 +198,8 @@ class ThreadWorkers(concurrent.futures.Executor):
         with self._lock:
             # Workers woken by shutdown() end without leaving the list: count the live ones.
             threads = sum(worker.thread.is_alive() for worker in self._workers)
-            state = f"max_workers={self.max_workers} threads={threads} idle={len(self._idle)} queued={len(self._pending)}"
-            shut_down = self._shut_down
+            idle, queued, shut_down = len(self._idle), len(self._pending), self._shut_down
+        state = f"max_workers={self.max_workers} threads={threads} idle={idle} queued={queued}"
         return f"<ThreadWorkers {state}{' shut down' if shut_down else ''}>"
 
     def _next_item(self, worker: Worker) -> WorkItem | None:
