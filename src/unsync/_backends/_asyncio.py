@@ -15,6 +15,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
+from .._hints import note_trio_on_asyncio
 from . import CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
 
 # Python 3.12 can run a new task's first step at once, inside its constructor.
@@ -178,6 +179,7 @@ class Spawner(Producer):
             set_cancelled(future)
             raise
         except BaseException as exc:
+            note_trio_on_asyncio(exc)
             set_outcome(future, None, exc)
         else:
             set_outcome(future, value, None)
