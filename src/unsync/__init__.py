@@ -30,6 +30,7 @@ from ._workers import ThreadWorkers
 
 try:
     __version__ = version("unsync")
+    """The installed version of unsync, as its package metadata gives it."""
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 

@@ -182,14 +182,14 @@ class UnsyncMethod(Protocol[P, P2, T]):
     or against all of them (a staticmethod, or a method read from its class).
     At run time the object is an `UnsyncFunction` or a `BoundUnsyncFunction`.
 
-    >>> from unsync import unsync
-    >>> class Store:
-    ...     @classmethod
-    ...     @unsync
-    ...     def open(cls, name: str) -> str:
-    ...         return f"{cls.__name__}:{name}"
-    >>> Store.open("books").result()
-    'Store:books'
+        >>> from unsync import unsync
+        >>> class Store:
+        ...     @classmethod
+        ...     @unsync
+        ...     def open(cls, name: str) -> str:
+        ...         return f"{cls.__name__}:{name}"
+        >>> Store.open("books").result()
+        'Store:books'
     """
 
     @overload
@@ -201,16 +201,18 @@ class UnsyncMethod(Protocol[P, P2, T]):
 class BoundUnsyncFunction(Generic[P, T]):
     """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives).
 
-    >>> from unsync import unsync
-    >>> class Greeter:
-    ...     @unsync
-    ...     def greet(self, name: str) -> str:
-    ...         "Say hello."
-    ...         return f"hello {name}"
-    >>> Greeter().greet.__doc__
-    'Say hello.'
-    >>> Greeter().greet("bob").result()
-    'hello bob'
+    It carries the method's name and docstring, and each call returns an `Unfuture`:
+
+        >>> from unsync import unsync
+        >>> class Greeter:
+        ...     @unsync
+        ...     def greet(self, name: str) -> str:
+        ...         "Say hello."
+        ...         return f"hello {name}"
+        >>> Greeter().greet.__doc__
+        'Say hello.'
+        >>> Greeter().greet("bob").result()
+        'hello bob'
     """
 
     __unsync_wrapper__ = True
@@ -253,8 +255,8 @@ def use_backend(backend: str, **options: Any) -> None:
     go to anyio's backend options, e.g. ``use_uvloop=True`` or
     ``loop_factory=...`` for asyncio.
 
-    >>> import unsync
-    >>> unsync.use_backend("asyncio")
+        >>> import unsync
+        >>> unsync.use_backend("asyncio")
 
     Raises `ValueError` for an unknown backend and `RuntimeError` if the
     loop already runs with other settings (call `shutdown` first).
@@ -270,8 +272,8 @@ def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
     ``grace_period`` seconds are spent waiting for them.  Interpreter
     exit does this by itself.
 
-    >>> import unsync
-    >>> unsync.shutdown()
+        >>> import unsync
+        >>> unsync.shutdown()
     """
     ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
 
@@ -453,3 +455,4 @@ def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], in
 install_continuation_runner(run_continuation)
 
 unsync: Unsync = Unsync()
+"""The decorator: ``@unsync``, ``@unsync(cpu_bound=True)`` or ``@unsync(limit=4)``; see `Unsync`."""

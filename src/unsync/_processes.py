@@ -51,12 +51,14 @@ class WorkerProcessDied(RuntimeError):
     """The worker process running a ``cpu_bound`` call died before it answered.
 
     Only the calls that worker was running fail; the next call gets a fresh
-    worker::
+    worker:
 
-        try:
-            result = simulate(seed).result()
-        except unsync.WorkerProcessDied:
-            result = simulate(seed).result()  # one retry, on a new worker
+    ```python
+    try:
+        result = simulate(seed).result()
+    except unsync.WorkerProcessDied:
+        result = simulate(seed).result()  # one retry, on a new worker
+    ```
     """
 
 
@@ -245,10 +247,12 @@ class ProcessWorkers(concurrent.futures.Executor):
     the ambient loop, so cancelling a running call terminates its worker, and
     stopping the loop stops the workers.  ``max_workers`` (default: the CPU
     count) is what ``unsync.process_limit`` reads and sets.  As an executor
-    it keeps `concurrent.futures.Executor`'s contract::
+    it keeps `concurrent.futures.Executor`'s contract:
 
-        with ProcessWorkers(max_workers=2) as pool:
-            assert pool.submit(math.factorial, 20).result() == 2432902008176640000
+    ```python
+    with ProcessWorkers(max_workers=2) as pool:
+        assert pool.submit(math.factorial, 20).result() == 2432902008176640000
+    ```
     """
 
     def __init__(self, max_workers: int | None = None) -> None:

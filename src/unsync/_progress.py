@@ -17,8 +17,11 @@ T = TypeVar("T")
 
 # The same strings as concurrent.futures' constants.
 FIRST_COMPLETED: Literal["FIRST_COMPLETED"] = "FIRST_COMPLETED"
+"""`wait` returns as soon as one Unfuture is done."""
 FIRST_EXCEPTION: Literal["FIRST_EXCEPTION"] = "FIRST_EXCEPTION"
+"""`wait` returns as soon as one Unfuture fails, or when all are done."""
 ALL_COMPLETED: Literal["ALL_COMPLETED"] = "ALL_COMPLETED"
+"""`wait` returns when every Unfuture is done (the default)."""
 
 
 class as_completed(Generic[T]):
