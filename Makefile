@@ -60,12 +60,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# The suite under coverage.py, worker processes and scripts included; the floor is in pyproject.toml.
+# The suite under coverage.py, worker processes and scripts included; the floors are in pyproject.toml.
 coverage: $(STAMP)
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
+	$(BIN)/python tests/coverage_floor.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --group bench

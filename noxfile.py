@@ -45,10 +45,11 @@ def available(version: str) -> bool:
 
 @nox.session(python=PYTHONS + [v for v in OPTIONAL_PYTHONS if available(v)])
 def tests(session: nox.Session) -> None:
-    """The whole suite under coverage, worker processes included, with the floor in pyproject.toml."""
+    """The whole suite under coverage, worker processes included, with the floors in pyproject.toml."""
     session.install("pip==26.3")  # dependency groups need pip 25.1 or later
     session.install("-e", ".", "--group", "test")
     session.env["COVERAGE_FILE"] = str(Path(session.create_tmp(), ".coverage"))
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
+    session.run("python", "tests/coverage_floor.py")

@@ -129,3 +129,21 @@ def test_a_property_is_refused_with_what_to_do_instead() -> None:
             @property
             def value(self) -> int:
                 return 1
+
+
+class Totals:
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @unsync
+    def record(self, done: Unfuture[int]) -> int:
+        self.seen.append(done.result())
+        return sum(self.seen)
+
+
+def test_a_bound_method_is_a_continuation_of_its_own() -> None:
+    totals = Totals()
+    first = Unfuture.from_value(2).then(totals.record)
+    assert first.result(timeout=10) == 2
+    assert Unfuture.from_value(3).then(totals.record).result(timeout=10) == 5
+    assert totals.seen == [2, 3]

@@ -102,3 +102,11 @@ def test_as_completed_has_a_length_so_tqdm_draws_a_bar_by_itself() -> None:
     assert sorted(f.result() for f in bar) == [0, 1, 3]
     assert len(following) == 0
     assert "3/3" in output.getvalue()
+
+
+def test_wait_without_timeout_returns_when_all_are_done() -> None:
+    futures = [finish_after(0.01), finish_after(0.02)]
+    for return_when in (ALL_COMPLETED, FIRST_EXCEPTION):
+        done, not_done = wait(futures, return_when=return_when)
+        assert done == set(futures)
+        assert not_done == set()
