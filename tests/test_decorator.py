@@ -76,6 +76,13 @@ def test_the_settings_kept_from_1_4_0_on_the_decorator(run_python: RunPython) ->
         decorator.shutdown()
         decorator.exit_grace_period = 2.5
         print(decorator.exit_grace_period, unsync.exit_grace_period)
+        for wrong in ("5", True, -1, float("nan")):
+            try:
+                unsync.exit_grace_period = wrong
+            except (TypeError, ValueError) as exc:
+                print(type(exc).__name__, exc)
+        unsync.exit_grace_period = None
+        print(unsync.exit_grace_period)
         with concurrent.futures.ThreadPoolExecutor(2) as replacement:
             unsync.thread_executor = replacement
             try:
@@ -86,5 +93,13 @@ def test_the_settings_kept_from_1_4_0_on_the_decorator(run_python: RunPython) ->
     )
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["trio", "2.5 2.5"]
-    assert lines[2].startswith("unsync.thread_executor was replaced by <concurrent.futures.thread.ThreadPoolExecutor")
-    assert lines[2].endswith("set its limit on that executor itself")
+    number_wanted = "a grace period is a number of seconds, or None to wait as long as it takes, not"
+    assert lines[2:7] == [
+        f"TypeError {number_wanted} '5'",
+        f"TypeError {number_wanted} True",
+        "ValueError a grace period cannot be negative (or NaN), not -1",
+        "ValueError a grace period cannot be negative (or NaN), not nan",
+        "None",
+    ]
+    assert lines[7].startswith("unsync.thread_executor was replaced by <concurrent.futures.thread.ThreadPoolExecutor")
+    assert lines[7].endswith("set its limit on that executor itself")
