@@ -181,8 +181,10 @@ def test_a_forked_child_has_its_own_workers_and_does_not_delay_the_parents_exit(
         """
     )
     assert proc.stdout == "parent done\n"
-    # About a second here: idle workers get that long to exit before they are killed.
-    assert time.monotonic() - started < 4.5
+    # About a second of it here: idle workers get that long to exit before they are killed.
+    # Waiting for them instead would last as long as the child, which outlives the parent:
+    # run_python's timeout.  The rest is interpreter start-ups, slow under coverage.py.
+    assert time.monotonic() - started < 15
     child_says = tmp_path / "child.txt"
     wait_until(lambda: child_says.exists() and child_says.read_text() != "", "the forked child never answered")
     assert child_says.read_text() == "True"
