@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import pickle
 
 import pytest
@@ -20,8 +19,8 @@ class Greeter:
     def greet(self, name: str) -> str:
         return f"hello {name}"
 
-    # A partial is not a descriptor: like the partial itself, it does not bind.
-    shout = unsync(functools.partial(str.upper))
+    # A builtin function is not a descriptor: like the builtin itself, it does not bind.
+    absolute = unsync(abs)
 
 
 def test_reprs_name_the_function_and_the_instance() -> None:
@@ -41,9 +40,9 @@ def test_bound_functions_compare_and_hash_like_bound_methods() -> None:
 
 def test_what_does_not_bind_stays_unbound_on_instances() -> None:
     greeter = Greeter()
-    assert isinstance(greeter.shout, UnsyncFunction)
-    assert not isinstance(greeter.shout, BoundUnsyncFunction)
-    assert greeter.shout("hi").result(timeout=10) == "HI"
+    assert isinstance(greeter.absolute, UnsyncFunction)
+    assert not isinstance(greeter.absolute, BoundUnsyncFunction)
+    assert greeter.absolute(-3).result(timeout=10) == 3
 
 
 def test_a_decorated_function_pickles_as_a_reference_to_itself() -> None:

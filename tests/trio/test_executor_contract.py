@@ -1,1 +1,0 @@
-from scenarios.executor_contract import *
