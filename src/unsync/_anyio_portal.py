@@ -174,6 +174,7 @@ class AmbientLoop:
         self._backend = "asyncio"
         self._options: dict[str, Any] = {}
         self._running: _RunningLoop | None = None
+        self._stopped_at_exit = False
         _exit.final_steps.append(self._shutdown_at_exit)
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
@@ -204,6 +205,10 @@ class AmbientLoop:
         if running is not None:
             return running
         with self._lock:
+            if self._stopped_at_exit:
+                # A loop started now would keep a non-daemon thread, or the
+                # interpreter, waiting for ever.
+                raise RuntimeError("cannot run new calls after interpreter shutdown")
             if self._running is None:
                 self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
             return self._running
@@ -264,6 +269,7 @@ class AmbientLoop:
         _off_event_loop(running.stop, cancel, grace_period)
 
     def _shutdown_at_exit(self) -> None:
+        self._stopped_at_exit = True
         running, self._running = self._running, None
         if running is not None:
             running.stop(cancel=True, grace_period=EXIT_GRACE_PERIOD)

@@ -109,5 +109,3 @@ def call_before_threads_are_joined(fn: Callable[[], None]) -> bool:
 
 
 call_before_threads_are_joined(run_exit)
-# Anything restarted by the program's own atexit handlers is stopped after them.
-atexit.register(lambda: [step() for step in final_steps])

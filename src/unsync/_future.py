@@ -27,6 +27,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar, overload
 
+from . import _exit
 from ._backends import wait_until_done
 
 __all__ = ["DeadlockError", "Unfuture"]
@@ -470,6 +471,11 @@ class Unfuture(Generic[T]):
             if after_wait is not None:
                 after_wait()
         done_lock.release()
+        if self._state is CANCELLED and _exit.state.exiting and threading.current_thread().daemon:
+            # Cancelled because the interpreter is ending: a daemon thread would
+            # only print a CancelledError traceback before it is stopped anyway.
+            # It waits for that quietly instead.
+            threading.Event().wait()
 
     def result(self, timeout: float | None = None) -> T:
         """Block until done and return the result, or raise the work's exception.

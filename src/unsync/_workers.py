@@ -33,7 +33,8 @@ DEFAULT_IDLE_TIMEOUT = 10.0
 
 def name_of_call(fn: Callable[..., Any]) -> str:
     """How a call is named in log messages."""
-    return f"{getattr(fn, '__qualname__', None) or getattr(fn, '__name__', None) or fn!r}()"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{name}()"
 
 
 class UnfutureCall:

@@ -1,0 +1,1 @@
+from scenarios.executor_contract import *
