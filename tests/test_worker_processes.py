@@ -124,14 +124,20 @@ def test_ctrl_c_interrupts_the_program_once_and_stops_its_workers(tmp_path: Path
     script = tmp_path / "script.py"
     script.write_text(BUSY_AND_IDLE_WORKERS.format(backend=backend) + "    running.result()\n")
     # A session of its own, so the SIGINT reaches the program and its workers as Ctrl-C would.
-    program = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    # A runner started in the background by a shell ignores SIGINT, and so would the program
+    # (ignored signals are inherited): while it starts, this process handles SIGINT instead.
+    handling = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        program = subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, handling)
     try:
         assert program.stdout is not None
         assert program.stdout.readline() == "ready\n"
