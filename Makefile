@@ -68,6 +68,11 @@ coverage: $(STAMP)
 	$(BIN)/coverage report
 	$(BIN)/python tests/coverage_floor.py
 
+# unsync 1.4.0's own test suite, downloaded from PyPI, against this package.
+.PHONY: test-unsync14
+test-unsync14: $(STAMP)
+	PYTHON=$(BIN)/python tests/compat/run_unsync14_suite.sh
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --group bench
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

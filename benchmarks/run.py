@@ -35,6 +35,7 @@ import trio
 from anyio.from_thread import start_blocking_portal
 
 sys.path.insert(0, str(Path(__file__).parent))
+from streams import stream_samples
 from workloads import (
     LockHandOff,
     Workload,
@@ -469,6 +470,7 @@ def main() -> int:
         samples = run(3, 500, 2000, 50, (TARGET_IN_FLIGHT,))
     else:
         samples = run(15, 2000, 10_000, 200, (TARGET_IN_FLIGHT, 100_000))
+    samples.update(stream_samples(rounds=3, n=10_000 if args.quick else 100_000))
     checks, all_met = report(samples)
     about = machine()
     outputs = [HERE / f"results-{about['thread placement']}.json"]

@@ -82,7 +82,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> ApiEntries:
 
 
 def test_every_public_name_has_an_entry_with_text(reference: ApiEntries) -> None:
-    empty = [name for name in unsync.__all__ if not reference.entries.get(f"unsync.{name}", "").strip()]
+    # `unsync.unsync` is also a submodule (1.4.0's import path), so the reference names the
+    # decorator by the module that defines it.
+    empty = [
+        name
+        for name in unsync.__all__
+        if not (
+            reference.entries.get(f"unsync.{name}") or reference.entries.get(f"unsync._decorator.{name}", "")
+        ).strip()
+    ]
     assert empty == []
 
 

@@ -29,6 +29,11 @@ EXPECTED: dict[str, tuple[list[str | None], str]] = {
         BOTH,
         r"fresh loop after shutdown True\nchild worked True\nexiting with a task still asleep\ncleanup at exit",
     ),
+    "streams_tcp_and_csv.py": (
+        BOTH,
+        r"(asyncio|trio) tcp: AAPL 187\.50 / MSFT 402\.10 / NVDA 121\.40\n"
+        r"csv: 200 rows, quantity 20100, loop stayed free True",
+    ),
     "typing_example.py": ([None], r"43"),
     "progress_with_tqdm.py": ([None], r"simulations done 40"),
 }

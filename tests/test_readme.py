@@ -15,7 +15,7 @@ RUNNABLE = [code for code in EXAMPLES if "print(" in code]
 
 
 # What each runnable example prints, in README order.
-EXPECTED_OUTPUT = [r"\d+ settings\.toml", r"3 items"]
+EXPECTED_OUTPUT = [r"\d+ settings\.toml", r"3 items", r"closed on the ambient loop\ndone"]
 
 
 def test_every_runnable_example_has_an_expected_output() -> None:

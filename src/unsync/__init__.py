@@ -21,11 +21,22 @@ import types
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, UnsyncMethod, shutdown, unsync, use_backend
+from ._contexts import UnsyncContext
+from ._decorator import (
+    BoundUnsyncFunction,
+    Unsync,
+    UnsyncFunction,
+    UnsyncMethod,
+    context,
+    shutdown,
+    unsync,
+    use_backend,
+)
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._processes import ProcessWorkers, WorkerProcessDied
 from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
+from ._streams import UnsyncStream
 from ._workers import ThreadWorkers
 
 try:
@@ -59,8 +70,19 @@ def _forwarded(name: str) -> property:
     return property(lambda _module: getattr(unsync, name), lambda _module, value: setattr(unsync, name, value))
 
 
+def _keep_the_decorator(_module: types.ModuleType, value: object) -> None:
+    # `import unsync.unsync` (1.4.0's module path) makes the import system bind
+    # the submodule as this package's attribute `unsync`, which would shadow
+    # the decorator.  This property on the module's class outranks the module
+    # dict, so the binding is ignored and `unsync.unsync` stays the decorator.
+    if value is not sys.modules.get(f"{__name__}.unsync"):
+        raise TypeError("unsync.unsync is the decorator and cannot be replaced")
+
+
 sys.modules[__name__].__class__ = type(
-    "UnsyncModule", (types.ModuleType,), {name: _forwarded(name) for name in _SETTINGS}
+    "UnsyncModule",
+    (types.ModuleType,),
+    {"unsync": property(lambda _module: unsync, _keep_the_decorator)} | {name: _forwarded(name) for name in _SETTINGS},
 )
 
 __all__ = [
@@ -74,11 +96,14 @@ __all__ = [
     "ThreadWorkers",
     "Unfuture",
     "Unsync",
+    "UnsyncContext",
     "UnsyncFunction",
     "UnsyncMethod",
+    "UnsyncStream",
     "WorkerProcessDied",
     "__version__",
     "as_completed",
+    "context",
     "shutdown",
     "unsync",
     "use_backend",

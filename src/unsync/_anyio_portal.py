@@ -16,6 +16,7 @@ of calls therefore costs one wake-up.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import os
@@ -36,9 +37,17 @@ from ._future import (
     forbid_blocking_waits_in_this_thread,
     logger,
     set_cancelled,
+    set_outcome,
 )
 
 T = TypeVar("T")
+
+# Why a call made as code outside unsync stopped the loop fails (see AmbientLoop.forget_stopped_loop).
+STOPPED_OUTSIDE = (
+    "this call did not run: code outside unsync stopped the ambient event loop (such as "
+    "unsync.loop.call_soon_threadsafe(unsync.loop.stop)) as the call was made. Stop the loop with "
+    "unsync.shutdown() instead, which returns once it has stopped; calls made after that start a fresh loop"
+)
 
 # How long interpreter exit waits for cancelled tasks to run their cleanup.
 EXIT_GRACE_PERIOD = 5.0
@@ -88,7 +97,8 @@ class _RunningLoop:
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         try:
             self.spawner: TaskSpawner = make_spawner(backend)
-            self.portal.start_task(self.spawner.serve)
+            # Its future ends when the loop ends, however that happens.
+            self.serving, _ = self.portal.start_task(self.spawner.serve)
             self.token, self.thread, self._wake = self.portal.call(self._adopt_loop_thread)
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
@@ -131,12 +141,23 @@ class _RunningLoop:
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
         self.closed = True
-        closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+        # Code outside unsync may have stopped the loop (see AmbientLoop.forget_stopped_loop),
+        # before this check or while the closing task is on its way to the loop.
+        if self.serving.done():
+            self.abandon()
+            return
+        try:
+            closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+        except RuntimeError:  # the portal has already ended
+            self.abandon()
+            return
+        # If the loop is torn down before the closing task runs, its serving task is cancelled.
+        self.serving.add_done_callback(lambda serving: serving.cancelled() and closing.cancel())
         try:
             closing.result(None if grace_period is None else grace_period + 1)
-        except TimeoutError:
-            # The loop is stuck in blocking code: leave its daemon thread behind
-            # rather than hang the caller.
+        except (TimeoutError, concurrent.futures.CancelledError):
+            # The loop is stuck in blocking code (or was torn down from outside):
+            # leave its daemon thread behind rather than hang the caller.
             self.abandon()
             return
         self._portal_cm.__exit__(None, None, None)
@@ -151,6 +172,16 @@ class _RunningLoop:
             except Exception:
                 # One failed cleanup must not keep the others, or the stop, from happening.
                 logger.exception("exception in %r while the ambient loop stopped", cleanup)
+
+    def settle_left_behind(self) -> None:
+        """After a teardown from outside: calls that never started fail, saying why; the others are cancelled."""
+        self.thread.join()
+        never_started = self.spawner.abandon()
+        while self._queue:
+            with contextlib.suppress(IndexError):  # emptied meanwhile by cancel_queued
+                never_started.append(self._queue.popleft().future)
+        for future in never_started:
+            set_outcome(future, None, RuntimeError(STOPPED_OUTSIDE))
 
     def abandon(self) -> None:
         """Give up on this loop without ever waiting for it.
@@ -210,8 +241,28 @@ class AmbientLoop:
                 # interpreter, waiting for ever.
                 raise RuntimeError("cannot run new calls after interpreter shutdown")
             if self._running is None:
-                self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
+                running = self._running = _off_event_loop(_RunningLoop, self._backend, self._options)
+                running.serving.add_done_callback(lambda _serving: self.forget_stopped_loop(running))
             return self._running
+
+    def forget_stopped_loop(self, running: _RunningLoop) -> None:
+        """Let the next call start a fresh loop if code outside unsync stopped this one.
+
+        1.4.0's test fixtures end with ``unsync.loop.call_soon_threadsafe(unsync.loop.stop)``.
+        Calls that were running on that loop are cancelled; those made as it
+        stopped, which never started, fail with `STOPPED_OUTSIDE`.
+        """
+        if not running.serving.cancelled():  # stopped by unsync itself
+            return
+        running.closed = True
+        with self._lock:
+            if self._running is running:
+                self._running = None
+        # Its portal's context manager must not be collected on its own thread.
+        running.abandon()
+        # This runs on the loop's thread, during its teardown: what the loop
+        # leaves behind is known once that thread has ended.
+        threading.Thread(target=running.settle_left_behind, name="unsync-stopped-loop", daemon=True).start()
 
     def submit(
         self,

@@ -17,7 +17,8 @@ import concurrent.futures
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import anyio.lowlevel
@@ -25,12 +26,25 @@ import anyio.lowlevel
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference
-from ._future import Unfuture, install_continuation_runner
+from ._compat import adopt, step_with_value_hint
+from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
+from ._future import Unfuture, install_continuation_runner, set_source_adapter
 from ._limits import Limiter, run_limited
 from ._processes import ProcessWorkers, run_in_process
+from ._returning import Returning
+from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
 
-__all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "UnsyncMethod", "shutdown", "unsync", "use_backend"]
+__all__ = [
+    "BoundUnsyncFunction",
+    "Unsync",
+    "UnsyncFunction",
+    "UnsyncMethod",
+    "context",
+    "shutdown",
+    "unsync",
+    "use_backend",
+]
 
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
@@ -40,7 +54,7 @@ S = TypeVar("S")
 # runner(fn, args, kwargs, into): run the call, settling ``into`` (or a new Unfuture), and return that.
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
-OPTIONS = ("cpu_bound", "limit")
+OPTIONS = ("cpu_bound", "limit", "read_ahead")
 
 
 class _Executors:
@@ -78,8 +92,28 @@ def _run_in_process(
     return run_in_process(executors.process, FunctionReference.to(fn), args, kwargs, into)
 
 
-def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False) -> Runner:
+def runner_for(fn: Callable[..., Any], *, cpu_bound: bool = False, read_ahead: int | None = None) -> Runner:
     """How calls to ``fn`` are run, decided once."""
+    kind = generator_kind(fn)
+    if kind is not None:
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the generator function {_name_of(fn)}: a stream's items cannot "
+                "come from a worker process; drop cpu_bound to stream from a worker thread, or have the generator "
+                "yield the Unfutures of calls to a cpu_bound function"
+            )
+        return stream_runner(kind, DEFAULT_READ_AHEAD if read_ahead is None else read_ahead, _run_in_thread)
+    if read_ahead is not None:
+        raise TypeError(
+            f"read_ahead applies to generator functions (their calls return streams), and {_name_of(fn)} is not one"
+        )
+    if is_async_context_manager_function(fn):
+        if cpu_bound:
+            raise TypeError(
+                f"cpu_bound=True cannot apply to the async context manager function {_name_of(fn)}: "
+                "it is entered and exited on the event loop; drop cpu_bound"
+            )
+        return context_runner  # type: ignore[return-value]  # its calls return an UnsyncContext
     if is_coroutine_callable(fn):
         if cpu_bound:
             raise TypeError(
@@ -278,6 +312,22 @@ def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
     ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
 
 
+def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
+    """Make an async context manager usable in ``with`` from sync code, and in ``async with`` on any loop.
+
+    Entering and exiting run on the ambient loop, in one task:
+
+        >>> import contextlib, unsync
+        >>> @contextlib.asynccontextmanager
+        ... async def connection(name: str):
+        ...     yield f"connected to {name}"
+        >>> with unsync.context(connection("db")) as conn:
+        ...     conn
+        'connected to db'
+    """
+    return UnsyncContext(manager)
+
+
 class Unsync:
     """The ``@unsync`` decorator; ``unsync`` is its one instance.
 
@@ -298,11 +348,14 @@ class Unsync:
     ``process_executor`` are kept from unsync 1.4.0.
     """
 
-    def __init__(self, *, cpu_bound: bool = False, limit: int | Limiter | None = None) -> None:
+    def __init__(
+        self, *, cpu_bound: bool = False, limit: int | Limiter | None = None, read_ahead: int | None = None
+    ) -> None:
         if limit is not None and not isinstance(limit, Limiter):
             Limiter(limit)  # checks the number now, where the decorator is written
         self._cpu_bound = cpu_bound
         self._limit = limit
+        self._read_ahead = None if read_ahead is None else check_read_ahead(read_ahead)
 
     def __repr__(self) -> str:
         options = [f"cpu_bound={self._cpu_bound}"] if self._cpu_bound else []
@@ -310,13 +363,26 @@ class Unsync:
             options.append(f"limit={self._limit!r}")
         return f"unsync({', '.join(options)})" if options else "unsync"
 
+    # Generators first: an async generator function is not a coroutine function.
+    @overload
+    def __call__(self, fn: Callable[P, AsyncIterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, Iterator[T]], /) -> Returning[P, UnsyncStream[T]]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, AbstractAsyncContextManager[T]], /) -> Returning[P, UnsyncContext[T]]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> UnsyncFunction[P, T]: ...
     @overload
     def __call__(
-        self, fn: None = None, /, *, cpu_bound: bool = False, limit: int | Limiter | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        cpu_bound: bool = False,
+        limit: int | Limiter | None = None,
+        read_ahead: int | None = None,
     ) -> Unsync: ...
     def __call__(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if fn is None:
@@ -339,9 +405,20 @@ class Unsync:
             )
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
+        runner = runner_for(fn, cpu_bound=self._cpu_bound, read_ahead=self._read_ahead)
+        if self._limit is not None and (generator_kind(fn) is not None or is_async_context_manager_function(fn)):
+            raise TypeError(
+                f"limit applies to calls that return an Unfuture, not to {_name_of(fn)}, whose calls return a "
+                "stream or a context manager"
+            )
         # An int limit belongs to this one function; a Limiter may be shared.
         limiter = Limiter(self._limit) if isinstance(self._limit, int) else self._limit
-        return UnsyncFunction(fn, runner_for(fn, cpu_bound=self._cpu_bound), limiter)
+        return UnsyncFunction(fn, runner, limiter)
+
+    def __instancecheck__(self, instance: object) -> bool:
+        # 1.4.0's `unsync` was a class, so programs test `isinstance(fn, unsync)`;
+        # isinstance() looks this method up on the type of its second argument.
+        return isinstance(instance, (UnsyncFunction, BoundUnsyncFunction))
 
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
@@ -349,6 +426,14 @@ class Unsync:
     def loop(self) -> asyncio.AbstractEventLoop:
         """The ambient asyncio event loop (started if needed); an error under trio."""
         return ambient_loop.asyncio_loop
+
+    @loop.setter
+    def loop(self, loop: object) -> None:
+        raise TypeError(
+            "unsync.loop cannot be assigned: unsync starts and owns its event loop. To choose the loop, call "
+            "unsync.use_backend('asyncio', loop_factory=...) before the first call, or set an asyncio event-loop "
+            "policy whose new_event_loop() makes it"
+        )
 
     @property
     def thread(self) -> threading.Thread:
@@ -416,6 +501,11 @@ class Unsync:
         use_backend(backend, **options)
 
     @staticmethod
+    def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
+        """The module-level `context`, also on the decorator."""
+        return context(manager)
+
+    @staticmethod
     def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
         """The module-level `shutdown`, kept on the decorator from unsync 1.4.0."""
         shutdown(cancel, grace_period)
@@ -446,13 +536,15 @@ def _check_executor(executor: Any, name: str) -> concurrent.futures.Executor:
 
 def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], into: Unfuture[Any]) -> None:
     """Call ``continuation(source)`` the way ``@unsync`` would run it, settling ``into``."""
+    step = step_with_value_hint(source, into)  # for continuations written for unsync 1.4.0
     if isinstance(continuation, (UnsyncFunction, BoundUnsyncFunction)):
-        continuation._call_into(into, source)
+        continuation._call_into(step, source)
     else:
-        runner_for(continuation)(continuation, (source,), {}, into)
+        runner_for(continuation)(continuation, (source,), {}, step)
 
 
 install_continuation_runner(run_continuation)
+set_source_adapter(adopt)
 
 unsync: Unsync = Unsync()
 """The decorator: ``@unsync``, ``@unsync(cpu_bound=True)`` or ``@unsync(limit=4)``; see `Unsync`."""

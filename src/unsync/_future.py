@@ -25,6 +25,8 @@ import enum
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from . import _exit
@@ -35,6 +37,7 @@ __all__ = ["DeadlockError", "Unfuture"]
 T = TypeVar("T")
 U = TypeVar("U")
 V = TypeVar("V")  # for constructors: solved from their argument, not from the class
+Manager = TypeVar("Manager", bound=AbstractAsyncContextManager[Any])
 
 logger = logging.getLogger("unsync")
 
@@ -126,6 +129,8 @@ FUTURE_PRODUCER = FutureProducer()
 WaitHook = Callable[["Unfuture[Any]"], "Callable[[], None] | None"]
 SourceAdapter = Callable[[object, "Unfuture[Any]"], bool]
 ContinuationRunner = Callable[[Callable[..., Any], "Unfuture[Any]", "Unfuture[Any]"], None]
+# context_hook(future): the one object, for that Unfuture, that `with` and `async with` on it delegate to.
+ContextHook = Callable[["Unfuture[Any]"], Any]
 
 
 class Hooks:
@@ -134,6 +139,7 @@ class Hooks:
     wait: WaitHook | None = None
     source_adapter: SourceAdapter | None = None
     continuation_runner: ContinuationRunner | None = None
+    context: ContextHook | None = None
 
 
 def set_wait_hook(hook: WaitHook | None) -> None:
@@ -154,6 +160,11 @@ def set_source_adapter(adapter: SourceAdapter | None) -> None:
 def install_continuation_runner(runner: ContinuationRunner) -> None:
     """Set how `Unfuture.then` runs a continuation: ``runner(continuation, source, into)`` (once, by the package)."""
     Hooks.continuation_runner = runner
+
+
+def set_context_hook(hook: ContextHook | None) -> None:
+    """Set what ``with`` / ``async with`` on an Unfuture of an async context manager delegate to (the package does)."""
+    Hooks.context = hook
 
 
 # One lock for the state of every Unfuture: each holds it for a few
@@ -523,6 +534,47 @@ class Unfuture(Generic[T]):
                     after_wait()
         return self.result()
 
+    @property
+    def future(self) -> concurrent.futures.Future[T]:
+        """Deprecated: unsync 1.4.0's way to cancel or watch the work; use the Unfuture itself.
+
+        A `concurrent.futures.Future` whose ``cancel()``, ``result()`` and
+        callbacks behave as this Unfuture's, with a `DeprecationWarning`.
+        """
+        from ._compat import future_view  # the 1.4.0 compatibility layer, which imports the ambient loop
+
+        return future_view(self)
+
+    # -- the async context manager it holds --------------------------------------------
+    # An Unfuture of an async context manager enters it (with `with` in sync
+    # code, `async with` on any loop) once it is done; the package's context
+    # hook does the work.  Typed precisely when T is spelled as an
+    # AbstractAsyncContextManager, as Any for other managers.
+
+    @overload
+    def __enter__(self: Unfuture[AbstractAsyncContextManager[U]]) -> U: ...
+    @overload
+    def __enter__(self: Unfuture[Manager]) -> Any: ...
+    def __enter__(self) -> Any:
+        return _managed(self).__enter__()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return _managed(self).__exit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+
+    @overload
+    async def __aenter__(self: Unfuture[AbstractAsyncContextManager[U]]) -> U: ...
+    @overload
+    async def __aenter__(self: Unfuture[Manager]) -> Any: ...
+    async def __aenter__(self) -> Any:
+        return await _managed(self).__aenter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return await _managed(self).__aexit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+
     # -- continuations -------------------------------------------------------------
 
     @overload
@@ -579,6 +631,13 @@ class Unfuture(Generic[T]):
             detail = f"exception={self._exception!r}" if self._exception is not None else f"result={self._result!r}"
             return f"<Unfuture finished {detail}>"
         return f"<Unfuture {self._state.value}>"
+
+
+def _managed(future: Unfuture[Any]) -> Any:
+    hook = Hooks.context
+    if hook is None:  # pragma: no cover - the package installs one at import
+        raise RuntimeError("unsync is not fully imported; import unsync first")
+    return hook(future)
 
 
 class _UnretrievedException:

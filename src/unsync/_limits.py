@@ -124,8 +124,6 @@ def _watch_wait(future: Unfuture[Any]) -> Callable[[], None] | None:
     return limiter._after_blocking_wait
 
 
-set_wait_hook(_watch_wait)
-
 Runner = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Unfuture[Any] | None], Unfuture[Any]]
 
 
@@ -141,6 +139,8 @@ def run_limited(
 ) -> Unfuture[Any]:
     """Run ``runner(fn, args, kwargs, future)`` once ``limiter`` has a free slot."""
     future: Unfuture[Any] = Unfuture() if into is None else into
+    # Installed with the first limited call: programs without limits never pay for the watch.
+    set_wait_hook(_watch_wait)
     waiting_in[future] = limiter
 
     def start() -> None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -99,15 +100,15 @@ class _Worker:
 class _PoolOnLoop:
     """The workers of one `ProcessWorkers` on one run of the ambient loop."""
 
-    def __init__(self, max_workers: int) -> None:
-        self.limiter = anyio.CapacityLimiter(max_workers)
+    def __init__(self) -> None:
+        self.busy = 0  # slots given to calls, of ProcessWorkers.max_workers
         self.idle: list[_Worker] = []
         self.workers: set[_Worker] = set()
         ambient_loop.on_stop(self.close)
         # Classes pickled by workers that ran our script as __mp_main__ name that module.
         sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
 
-    async def call(self, reference: FunctionReference, request: bytes) -> bytes:
+    async def call(self, reference: FunctionReference, request: bytes, max_workers: int) -> bytes:
         """Run one call on an idle worker, or a new one, and return its reply."""
         while True:
             if self.idle:
@@ -125,7 +126,7 @@ class _PoolOnLoop:
             except BaseException:
                 await self._retire(worker, worker.kill())  # a half-sent call would confuse it
                 raise
-            return await self._reply(worker, reference)
+            return await self._reply(worker, reference, max_workers)
 
     async def _start_worker(self) -> _Worker:
         parent_stdout = _copy_of_stdout()
@@ -149,7 +150,7 @@ class _PoolOnLoop:
         main_path = getattr(sys.modules["__main__"], "__file__", None)
         return pickle.dumps((sys.path, main_path), protocol=pickle.HIGHEST_PROTOCOL)
 
-    async def _reply(self, worker: _Worker, reference: FunctionReference) -> bytes:
+    async def _reply(self, worker: _Worker, reference: FunctionReference, max_workers: int) -> bytes:
         try:
             reply = await worker.receive()
         except _PIPE_BROKEN:
@@ -162,7 +163,7 @@ class _PoolOnLoop:
             # Cancelled while the function runs: only killing the worker stops it.
             await self._retire(worker, worker.kill())
             raise
-        if len(self.workers) > self.limiter.total_tokens:
+        if len(self.workers) > max_workers:
             await self._retire(worker, worker.close())  # surplus since the limit was lowered
         else:
             self.idle.append(worker)
@@ -212,7 +213,7 @@ def _pickled_request(reference: FunctionReference, args: tuple[Any, ...], kwargs
 class ProcessCall:
     """One call to a `ProcessWorkers` pool, from the moment it is made until it has ended."""
 
-    __slots__ = ("args", "executor_future", "kwargs", "reference", "unfuture")
+    __slots__ = ("args", "executor_future", "has_slot", "kwargs", "reference", "turn", "unfuture", "waits")
 
     def __init__(
         self,
@@ -227,10 +228,18 @@ class ProcessCall:
         self.kwargs = kwargs
         self.unfuture = unfuture  # the ambient task's
         self.executor_future = executor_future  # submit()'s, kept to the Executor contract
+        # Its place in the pool's line (on the loop): a slot given, the event it waits on.
+        self.has_slot = False
+        self.waits = False
+        self.turn: anyio.Event | None = None
 
     @property
     def name(self) -> str:
         return f"{self.reference.qualname}()"
+
+    def gone(self) -> bool:
+        """True if the call will never take a slot: cancelled or ended."""
+        return self.unfuture.done() or (self.executor_future is not None and self.executor_future.cancelled())
 
     def cancel(self) -> None:
         """Cancel a call that waits for a worker: it never runs."""
@@ -256,14 +265,30 @@ class ProcessWorkers(concurrent.futures.Executor):
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers: int = max_workers or os.cpu_count() or 1
+        self._max_workers = max_workers or os.cpu_count() or 1
         self._pool: anyio.lowlevel.RunVar[_PoolOnLoop] = anyio.lowlevel.RunVar(f"unsync process pool {id(self)}")
         self._shut_down = False
         # Calls made and not ended, and which of them run in a worker now.
         self._changed = threading.Condition(threading.Lock())
         self._calls: set[ProcessCall] = set()
         self._running: set[ProcessCall] = set()
+        # Calls waiting for a slot, in the order they were made.  Filled by the
+        # callers' threads, so the order does not depend on the order in which
+        # the loop runs their tasks (random within a batch, under trio).
+        self._line: deque[ProcessCall] = deque()
         _exit.pools.add(self)
+
+    @property
+    def max_workers(self) -> int:
+        """How many worker processes may run calls at once; raising it starts waiting calls at once."""
+        return self._max_workers
+
+    @max_workers.setter
+    def max_workers(self, limit: int) -> None:
+        self._max_workers = limit
+        if self._line:
+            with contextlib.suppress(RuntimeError):  # the loop has stopped: nobody waits
+                ambient_loop.submit(self._serve_line_soon, (), {})
 
     def __repr__(self) -> str:
         with self._changed:
@@ -290,13 +315,16 @@ class ProcessWorkers(concurrent.futures.Executor):
                     else "this process pool has been shut down; it accepts no more work"
                 )
             self._calls.add(call)
+            self._line.append(call)
         future.add_done_callback(lambda _: self._ended(call))
         return ambient_loop.submit(self._run, (call,), {}, future)
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run the module-level function ``fn`` in a worker process."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self.run_by_reference(FunctionReference.to(fn), args, kwargs, executor_future=future)
+        task = self.run_by_reference(FunctionReference.to(fn), args, kwargs, executor_future=future)
+        # A call cancelled while it waits leaves the line at once.
+        future.add_done_callback(lambda done: done.cancelled() and task.cancel())
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -315,6 +343,61 @@ class ProcessWorkers(concurrent.futures.Executor):
             self._calls.discard(call)
             self._running.discard(call)
             self._changed.notify_all()
+            # A call cancelled before its task ran may head the line that later
+            # calls wait in: they are served once the loop looks again.
+            stalled = not call.waits and bool(self._line) and self._line[0] is call
+        if stalled:
+            with contextlib.suppress(RuntimeError):  # the loop has stopped: nobody waits
+                ambient_loop.submit(self._serve_line_soon, (), {})
+
+    async def _serve_line_soon(self) -> None:
+        pool = self._pool.get(None)
+        if pool is not None:
+            self._serve_line(pool)
+
+    def _serve_line(self, pool: _PoolOnLoop) -> None:
+        """On the loop: give free slots to the calls at the head of the line, in order."""
+        line = self._line
+        while line and pool.busy < self.max_workers:
+            call = line[0]
+            if call.gone():
+                line.popleft()
+            elif not call.waits:
+                return  # its task has not reached the line yet: it keeps its place
+            else:
+                line.popleft()
+                call.has_slot = True
+                pool.busy += 1
+                assert call.turn is not None
+                call.turn.set()
+        # Calls that are gone leave the line; their tasks, if waiting, see it and end.
+        for call in [call for call in line if call.gone() and call.turn is not None]:
+            line.remove(call)
+            assert call.turn is not None
+            call.turn.set()
+
+    async def _wait_for_slot(self, pool: _PoolOnLoop, call: ProcessCall) -> bool:
+        """Wait in line for a slot; False if the call was cancelled meanwhile."""
+        call.turn = anyio.Event()
+        call.waits = True
+        self._serve_line(pool)
+        try:
+            await call.turn.wait()
+        except BaseException:
+            call.waits = False
+            if call.has_slot:  # given the slot just as it was cancelled
+                self._free_slot(pool, call)
+            else:
+                with contextlib.suppress(ValueError):
+                    self._line.remove(call)
+                self._serve_line(pool)
+            raise
+        return call.has_slot
+
+    def _free_slot(self, pool: _PoolOnLoop, call: ProcessCall) -> None:
+        call.has_slot = False
+        pool.busy -= 1
+        self._serve_line(pool)
 
     async def _run(self, call: ProcessCall) -> Any:
         executor_future = call.executor_future
@@ -324,7 +407,7 @@ class ProcessWorkers(concurrent.futures.Executor):
             if executor_future is not None and executor_future.running():
                 executor_future.set_exception(exc)
             raise
-        if executor_future is not None:
+        if executor_future is not None and executor_future.running():
             executor_future.set_result(value)
         return value
 
@@ -333,15 +416,18 @@ class ProcessWorkers(concurrent.futures.Executor):
         request = _pickled_request(reference, call.args, call.kwargs)
         pool = self._pool.get(None)
         if pool is None:
-            pool = _PoolOnLoop(self.max_workers)
+            pool = _PoolOnLoop()
             self._pool.set(pool)
-        pool.limiter.total_tokens = self.max_workers
-        async with pool.limiter:
+        if not await self._wait_for_slot(pool, call):
+            return None  # submit()'s future was cancelled while it waited: nobody sees this outcome
+        try:
             if call.executor_future is not None and not call.executor_future.set_running_or_notify_cancel():
-                raise anyio.get_cancelled_exc_class()(f"{call.name} was cancelled before it started")
+                return None
             with self._changed:
                 self._running.add(call)
-            reply = await pool.call(reference, request)
+            reply = await pool.call(reference, request, self.max_workers)
+        finally:
+            self._free_slot(pool, call)
         try:
             succeeded, outcome = pickle.loads(reply)
         except Exception as exc:

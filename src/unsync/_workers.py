@@ -37,19 +37,24 @@ def name_of_call(fn: Callable[..., Any]) -> str:
     return f"{name}()"
 
 
-class UnfutureCall:
-    """A call that settles an Unfuture: what ``@unsync`` functions run."""
+class Call:
+    """A call waiting for, or running in, a worker thread, in its caller's context."""
 
     __slots__ = ("args", "context", "fn", "future", "kwargs")
 
-    def __init__(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
-    ) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], future: Any) -> None:
         self.context = contextvars.copy_context()
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.future = future
+
+
+class UnfutureCall(Call):
+    """A call that settles an Unfuture: what ``@unsync`` functions run."""
+
+    __slots__ = ()
+    future: Unfuture[Any]
 
     def begin(self) -> bool:
         """Mark the call running; False if it was cancelled while it waited (then it must not run)."""
@@ -62,23 +67,11 @@ class UnfutureCall:
         set_cancelled(self.future)
 
 
-class ExecutorCall:
+class ExecutorCall(Call):
     """A call made through ``submit()``: it settles a `concurrent.futures.Future`, as ThreadPoolExecutor's do."""
 
-    __slots__ = ("args", "context", "fn", "future", "kwargs")
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        future: concurrent.futures.Future[Any],
-    ) -> None:
-        self.context = contextvars.copy_context()
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.future = future
+    __slots__ = ()
+    future: concurrent.futures.Future[Any]
 
     def begin(self) -> bool:
         return self.future.set_running_or_notify_cancel()

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import operator
 import random
 import sys
 import threading
@@ -52,6 +53,15 @@ class RandomCancels:
 
     def saw_both_answers(self) -> bool:
         return min(self.answers.values()) > 0
+
+    def check(self, future: Unfuture[Any], expected: object, ran: Callable[[], bool]) -> None:
+        """Cancel ``future`` at a random moment; the answer must agree with its outcome and with ``ran()``."""
+        if self.cancel(future):
+            with pytest.raises(concurrent.futures.CancelledError):
+                future.result(timeout=5)
+            assert not ran()
+        else:
+            assert future.result(timeout=5) == expected and ran()
 
 
 def race_three_cancels_against_three_completions() -> None:
@@ -107,12 +117,7 @@ def test_cancel_of_a_thread_call_is_true_exactly_when_the_call_never_runs() -> N
         ran = threading.Event()
         future: Unfuture[str] = Unfuture()
         pool.run(work_for_a_moment, (ran,), {}, future)
-        if cancels.cancel(future):
-            with pytest.raises(concurrent.futures.CancelledError):
-                future.result(timeout=5)
-            assert not ran.is_set()
-        else:
-            assert future.result(timeout=5) == "done" and ran.is_set()
+        cancels.check(future, "done", ran.is_set)
     pool.shutdown()
     assert cancels.saw_both_answers()
 
@@ -128,13 +133,7 @@ def test_cancel_of_a_coroutine_call_is_true_only_if_it_never_completes() -> None
 
     cancels = RandomCancels()
     for n in range(300):
-        call = step(n)
-        if cancels.cancel(call):
-            with pytest.raises(concurrent.futures.CancelledError):
-                call.result(timeout=5)
-            assert n not in completed
-        else:
-            assert call.result(timeout=5) == n and n in completed
+        cancels.check(step(n), n, functools.partial(operator.contains, completed, n))
     assert cancels.saw_both_answers()
 
 
@@ -151,13 +150,7 @@ def test_a_cancelled_continuation_never_runs_and_an_uncancelled_one_always_does(
 
     cancels = RandomCancels()
     for n in range(300):
-        chained = source(n).then(record)
-        if cancels.cancel(chained):
-            with pytest.raises(concurrent.futures.CancelledError):
-                chained.result(timeout=5)
-            assert n not in ran
-        else:
-            assert chained.result(timeout=5) == n and n in ran
+        cancels.check(source(n).then(record), n, functools.partial(operator.contains, ran, n))
     assert cancels.saw_both_answers()
 
 
@@ -173,14 +166,8 @@ def test_cancelling_a_limited_call_as_it_gets_its_slot_is_truthful() -> None:
     cancels = RandomCancels()
     for n in range(300):
         blocker = limited(-1)
-        call = limited(n)
-        if cancels.cancel(call):
-            with pytest.raises(concurrent.futures.CancelledError):
-                call.result(timeout=5)
-            blocker.result(timeout=5)
-            assert n not in ran
-        else:
-            assert call.result(timeout=5) == n and n in ran
+        cancels.check(limited(n), n, functools.partial(operator.contains, ran, n))
+        blocker.result(timeout=5)
     assert limiter.running == 0
     assert cancels.saw_both_answers()
 

@@ -19,6 +19,7 @@ import pytest
 from process_watching import wait_until
 from scenarios.executor_work import (
     Payload,
+    append_line,
     fail_with_payload,
     make_payload,
     measure,
@@ -98,6 +99,18 @@ def test_cancel_of_waiting_work_succeeds_and_it_never_runs(pool: Pool, tmp_path:
     assert running.result(timeout=10) == "released"
     pool.shutdown(wait=True)
     assert not (tmp_path / "never").exists()
+
+
+def test_waiting_calls_start_in_the_order_they_were_made(pool: Pool, tmp_path: Path) -> None:
+    # Under trio the tasks of one batch run in random order: the order must not depend on it.
+    gate = Gate(tmp_path)
+    running = gate.submit_to(pool)
+    log = str(tmp_path / "order")
+    calls = [pool.submit(append_line, log, str(n)) for n in range(8)]
+    gate.wait_until_running()
+    gate.open()
+    concurrent.futures.wait([running, *calls], timeout=20)
+    assert Path(log).read_text().split() == [str(n) for n in range(8)]
 
 
 def test_after_shutdown_submit_raises_runtime_error(pool: Pool) -> None:

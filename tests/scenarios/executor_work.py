@@ -51,3 +51,8 @@ def touch(path: str) -> str:
 def slow_square(n: int) -> int:
     time.sleep(0.05)
     return n * n
+
+
+def append_line(path: str, line: str) -> None:
+    with open(path, "a") as out:
+        out.write(line + "\n")

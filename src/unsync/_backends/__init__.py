@@ -84,6 +84,11 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
         ...
 
+    def abandon(self) -> list[Unfuture[Any]]:
+        """Once the loop has ended without `aclose` (torn down outside unsync): cancel the calls that
+        had started, and return the unsettled ones that never did."""
+        ...
+
     @property
     def asyncio_loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio event loop it runs on; `RuntimeError` if it is not asyncio."""

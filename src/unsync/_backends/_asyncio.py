@@ -77,7 +77,7 @@ class Spawner(Producer):
         if into is None:
             # Made here and handed to nobody yet: started without the lock, so
             # the task need not claim it in its first step.
-            task = self._new_task(self._run_started_task(fn, args, kwargs, future), None, eager=False)
+            task = self._new_task(self._run_task(fn, args, kwargs, future, True), None, eager=False)
             start_unshared(future, self, task)
         else:
             task = self._new_task(self._run_task(fn, args, kwargs, future), None, eager=False)
@@ -159,18 +159,20 @@ class Spawner(Producer):
     # -- running one call ------------------------------------------------------
 
     async def _run_task(
-        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
+        self,
+        fn: CoroutineFunction,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        future: Unfuture[Any],
+        started: bool = False,
     ) -> None:
-        # Started here, in the task's first step: a call cancelled while it
-        # was queued never runs, and its coroutine is never even made.
-        if start(future, self, asyncio.current_task()):
-            await self._run_started_task(fn, args, kwargs, future)
-        else:
-            self._tasks.pop(cast(asyncio.Task[None], asyncio.current_task()), None)
-
-    async def _run_started_task(
-        self, fn: CoroutineFunction, args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[Any]
-    ) -> None:
+        # Unless its spawner started it, the call is started here, in the
+        # task's first step: a call cancelled while it was queued never runs.
+        # One coroutine frame per call: pending calls are what memory holds.
+        task = cast(asyncio.Task[None], asyncio.current_task())
+        if not started and not start(future, self, task):
+            self._tasks.pop(task, None)
+            return
         # The outcome lives in the Unfuture only: a task that kept the
         # exception too would have asyncio log it as never retrieved.
         try:
@@ -184,7 +186,7 @@ class Spawner(Producer):
         else:
             set_outcome(future, value, None)
         finally:
-            self._tasks.pop(cast(asyncio.Task[None], asyncio.current_task()), None)
+            self._tasks.pop(task, None)
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         with anyio.move_on_after(math.inf if grace_period is None else grace_period):
@@ -204,6 +206,18 @@ class Spawner(Producer):
         if self._watched_fd is not None:
             self._loop.remove_reader(self._watched_fd)
         self._closed.set()
+
+    def abandon(self) -> list[Unfuture[Any]]:
+        # The loop's teardown cancelled some tasks before their first step and
+        # dropped those made after it began: nothing else would settle them.
+        never_started = []
+        for future in self._tasks.values():
+            if future.running():
+                set_cancelled(future)
+            else:
+                never_started.append(future)
+        self._tasks.clear()
+        return never_started
 
 
 def loop_runs_here() -> bool:
