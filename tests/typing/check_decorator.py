@@ -55,6 +55,7 @@ assert_type(shout("a"), Unfuture[str])
 assert_type(square(3), Unfuture[int])
 assert_type(Service().fetch("k"), Unfuture[bytes])
 assert_type(Service().load("k"), Unfuture[list[str]])
+assert_type(Service.fetch(Service(), "k"), Unfuture[bytes])  # read from the class: self passed
 assert_type(double(1).result(), int)
 assert_type(shout("a").then(length), Unfuture[int])
 assert_type(double(2).then(halve), Unfuture[float])

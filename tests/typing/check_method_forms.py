@@ -1,6 +1,6 @@
 """Every method form under ``@unsync``, as mypy --strict and pyright must type it: never run.
 
-Instance methods, and ``@classmethod`` / ``@staticmethod`` above or below
+``@classmethod`` / ``@staticmethod`` above or below
 ``@unsync``, called on the class and on an instance.  The runtime behaviour of
 the same forms is tested in tests/scenarios/method_forms.py.
 """
@@ -11,14 +11,7 @@ from unsync import Unfuture, unsync
 
 
 class Service:
-    @unsync
-    async def fetch(self, key: str) -> bytes:
-        return key.encode()
-
-    @unsync
-    def load(self, key: str) -> list[str]:
-        return [key]
-
+    # Instance methods: check_decorator.py.
     @classmethod
     @unsync
     async def create_over(cls, n: int) -> str:
@@ -52,10 +45,6 @@ class Service:
 
 service = Service()
 
-assert_type(service.fetch("k"), Unfuture[bytes])
-assert_type(Service.fetch(service, "k"), Unfuture[bytes])
-assert_type(service.load("k"), Unfuture[list[str]])
-
 assert_type(Service.create_over(2), Unfuture[str])
 assert_type(service.create_over(2), Unfuture[str])
 assert_type(Service.create_under(2), Unfuture[str])
@@ -75,7 +64,6 @@ async def awaited() -> None:
 
 
 # Wrong arguments are still caught, whatever the form.
-service.fetch(1)  # type: ignore[call-overload]
 Service.create_over("2")  # type: ignore[call-overload]
 service.parse_over(3)  # type: ignore[call-overload]
 Service.parse_under(b"x")  # type: ignore[call-overload]
