@@ -9,7 +9,7 @@ DOCS_STAMP := $(VENV)/.docs-installed
 # Dependency groups need pip 25.1 or later.
 PIP_VERSION := 26.3
 
-.PHONY: demo test test-all lint typecheck pytest coverage bench instructions docs sdist clean
+.PHONY: demo test test-all lint typecheck pytest coverage bench instructions soak docs sdist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,8 @@ test-all: lint typecheck
 	$(BIN)/nox --session tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks noxfile.py
-	$(BIN)/ruff format --check src tests examples benchmarks noxfile.py
+	$(BIN)/ruff check src tests examples benchmarks tools noxfile.py
+	$(BIN)/ruff format --check src tests examples benchmarks tools noxfile.py
 
 # pyright comes from the npm registry, so it runs where node is installed.  --verifytypes (every
 # public name fully typed: the score must be 100%) finds the package only through an active venv.
@@ -80,6 +80,11 @@ bench: $(STAMP)
 # CPU work per call as counted by valgrind (installed apart: apt-get install valgrind).
 instructions: $(STAMP)
 	$(BIN)/python benchmarks/instructions.py $(INSTRUCTIONS_ARGS)
+
+# Minutes of threads calling, forking and shutting down on each backend; not run in CI.
+# Its table goes to tools/soak-results.md, which docs/reliability.md includes.
+soak: $(STAMP)
+	$(BIN)/python tools/soak.py $(SOAK_ARGS)
 
 # The site, built strictly; then the API reference is read back as HTML (tests/test_docs_render.py).
 docs: $(DOCS_STAMP)

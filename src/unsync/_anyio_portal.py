@@ -19,7 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
-import os
+import math
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -31,6 +31,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _exit
 from ._backends import BACKENDS, Submission, TaskSpawner, in_event_loop, make_spawner
+from ._fork import forget_in_child
 from ._future import (
     Unfuture,
     allow_blocking_waits_in_this_thread,
@@ -93,6 +94,8 @@ class _RunningLoop:
         self._queue: deque[Submission] = deque()
         self._wake_scheduled = False
         self.closed = False
+        self._closing: concurrent.futures.Future[None] | None = None  # once stop() has begun
+        self._stop_lock = threading.Lock()
         self._portal_cm = start_blocking_portal(backend, options, name="unsync-ambient-loop")
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         try:
@@ -134,33 +137,55 @@ class _RunningLoop:
             if not submission.future.done():  # no task for a call cancelled while queued
                 spawn(submission)
 
+    def queued(self) -> list[Submission]:
+        """The submissions the loop has not taken yet."""
+        return list(self._queue)
+
     def cancel_queued(self) -> None:
         while self._queue:
             with contextlib.suppress(IndexError):
                 set_cancelled(self._queue.popleft().future)
 
     def stop(self, cancel: bool, grace_period: float | None) -> None:
+        """Stop the loop, or abandon it if it is stuck in blocking code.
+
+        Interrupted (Ctrl-C, or any exception while it waits), it can be
+        called again: the close already under way is awaited, not repeated,
+        and ``cancel=True`` cancels the tasks a ``cancel=False`` close waits for.
+        """
         self.closed = True
         # Code outside unsync may have stopped the loop (see AmbientLoop.forget_stopped_loop),
         # before this check or while the closing task is on its way to the loop.
         if self.serving.done():
             self.abandon()
             return
+        with self._stop_lock:
+            closing = self._closing
+            try:
+                if closing is None:
+                    closing = self._closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
+                    # If the loop is torn down before the closing task runs, its serving task is cancelled.
+                    self.serving.add_done_callback(lambda serving: serving.cancelled() and closing.cancel())
+                elif cancel and not closing.done():
+                    self.portal.start_task_soon(self.spawner.aclose, True, grace_period)
+            except RuntimeError:  # the portal has already ended
+                self.abandon()
+                return
         try:
-            closing = self.portal.start_task_soon(self._close_on_loop, cancel, grace_period)
-        except RuntimeError:  # the portal has already ended
-            self.abandon()
-            return
-        # If the loop is torn down before the closing task runs, its serving task is cancelled.
-        self.serving.add_done_callback(lambda serving: serving.cancelled() and closing.cancel())
-        try:
-            closing.result(None if grace_period is None else grace_period + 1)
+            closing.result(None if grace_period is None or math.isinf(grace_period) else grace_period + 1)
         except (TimeoutError, concurrent.futures.CancelledError):
             # The loop is stuck in blocking code (or was torn down from outside):
             # leave its daemon thread behind rather than hang the caller.
             self.abandon()
             return
-        self._portal_cm.__exit__(None, None, None)
+        with self._stop_lock:  # one thread at a time exits the portal's context manager
+            self._portal_cm.__exit__(None, None, None)
+            if self.thread.is_alive():
+                # A first exit was interrupted (the context manager exits only
+                # once): stop the portal, if it was not, and wait for the thread.
+                with contextlib.suppress(RuntimeError):
+                    self.portal.call(self.portal.stop, True)
+                self.thread.join()
         self.cancel_queued()  # submissions that raced with the close
 
     async def _close_on_loop(self, cancel: bool, grace_period: float | None) -> None:
@@ -207,7 +232,7 @@ class AmbientLoop:
         self._running: _RunningLoop | None = None
         self._stopped_at_exit = False
         _exit.final_steps.append(self._shutdown_at_exit)
-        os.register_at_fork(after_in_child=self._forget_after_fork)
+        forget_in_child(self._forget_after_fork)
 
     # -- configuration --------------------------------------------------------
 
@@ -300,6 +325,11 @@ class AmbientLoop:
             raise RuntimeError("on_stop() must be called from a task on the ambient loop")
         running.stop_callbacks.append(cleanup)
 
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        """The ambient loop's task that runs ``future``'s call now, if any (from any thread)."""
+        running = self._running
+        return None if running is None else running.spawner.task_of(future)
+
     @property
     def thread(self) -> threading.Thread:
         return self._ensure_running().thread
@@ -311,13 +341,20 @@ class AmbientLoop:
     # -- stopping -------------------------------------------------------------
 
     def shutdown(self, cancel: bool = True, grace_period: float | None = None) -> None:
-        with self._lock:
-            running, self._running = self._running, None
+        grace_period = _exit.check_grace_period(grace_period)
+        if not isinstance(cancel, bool):
+            raise TypeError(f"shutdown(cancel=...) takes True or False, not {cancel!r}")
+        running = self._running
         if running is None:
             return
         if threading.get_ident() == running.thread_id:
             raise RuntimeError("unsync.shutdown() cannot be called from the ambient loop's own thread")
+        # Forgotten only once stopped: an interrupted shutdown() leaves the
+        # loop in place, for the next shutdown() (or the exit) to finish.
         _off_event_loop(running.stop, cancel, grace_period)
+        with self._lock:
+            if self._running is running:
+                self._running = None
 
     def _shutdown_at_exit(self) -> None:
         self._stopped_at_exit = True
@@ -325,17 +362,19 @@ class AmbientLoop:
         if running is not None:
             running.stop(cancel=True, grace_period=EXIT_GRACE_PERIOD)
 
-    def _forget_after_fork(self) -> None:
+    def _forget_after_fork(self) -> list[Unfuture[Any]]:
         # The loop thread does not exist in the child, and the lock may have
         # been held by another thread at the moment of the fork.  If a task
         # forked, the child's only thread was the loop's: it is an ordinary
-        # thread now.
+        # thread now.  The calls queued for the loop or running on it are lost.
         _loop_thread.__dict__.clear()
         allow_blocking_waits_in_this_thread()
         self._lock = threading.Lock()
-        if self._running is not None:
-            self._running.abandon()
-            self._running = None
+        running, self._running = self._running, None
+        if running is None:
+            return []
+        running.abandon()
+        return [submission.future for submission in running.queued()] + running.spawner.calls()
 
 
 ambient_loop = AmbientLoop()

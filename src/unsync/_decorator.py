@@ -29,7 +29,7 @@ from ._by_reference import FunctionReference
 from ._compat import adopt, step_with_value_hint
 from ._contexts import UnsyncContext, context_runner, is_async_context_manager_function
 from ._future import Unfuture, install_continuation_runner, set_source_adapter
-from ._limits import Limiter, run_limited
+from ._limits import Limiter, RunsIn
 from ._processes import ProcessWorkers, run_in_process
 from ._returning import Returning
 from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
@@ -157,7 +157,10 @@ class UnsyncFunction(Generic[P, T]):
                 self._runner = functools.partial(_raise_unpicklable, exc)
                 return
         if limiter is not None:
-            self._runner = functools.partial(run_limited, limiter, runner, in_worker_thread=runner is _run_in_thread)
+            runs_in: RunsIn = (
+                "thread" if runner is _run_in_thread else "process" if runner is _run_in_process else "task"
+            )
+            self._runner = functools.partial(limiter.run, runner, runs_in=runs_in)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]:
         return self._runner(self.__wrapped__, args, kwargs, None)
@@ -405,6 +408,12 @@ class Unsync:
             )
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
+        if isinstance(fn, (UnsyncFunction, BoundUnsyncFunction)):
+            # Refused rather than unwrapped: the two layers' options could disagree.
+            raise TypeError(
+                f"{fn!r} is already decorated with @unsync: apply @unsync once, "
+                "with all its options in that one @unsync(...)"
+            )
         runner = runner_for(fn, cpu_bound=self._cpu_bound, read_ahead=self._read_ahead)
         if self._limit is not None and (generator_kind(fn) is not None or is_async_context_manager_function(fn)):
             raise TypeError(

@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import enum
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractAsyncContextManager
@@ -173,6 +174,18 @@ def set_context_hook(hook: ContextHook | None) -> None:
 state_lock = threading.Lock()
 
 
+def _new_state_lock() -> None:
+    # A fork may catch another thread holding it: the child, which has only
+    # the forking thread, would wait on it for ever.  Runs before any other
+    # after-fork handler of the package (this module is imported first).
+    global state_lock
+    state_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_state_lock)
+
+
 def start(future: Unfuture[Any], producer: Producer = CANNOT_CANCEL, work: object = None) -> bool:
     """Mark ``future``'s work as running; False if it was cancelled (or settled) first.
 
@@ -249,6 +262,15 @@ def follow(source: concurrent.futures.Future[Any], target: Unfuture[Any]) -> Non
             set_outcome(target, None if error is not None else done.result(), error)
 
     source.add_done_callback(copy_from_concurrent)
+
+
+def checked_timeout(timeout: object) -> float:
+    """``timeout`` (not None) as result() and exception() use it, or a clear error."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, or None to wait as long as it takes, not {timeout!r}")
+    if timeout != timeout:
+        raise ValueError("timeout must be a number of seconds, or None to wait as long as it takes, not NaN")
+    return timeout
 
 
 class Unfuture(Generic[T]):
@@ -459,6 +481,8 @@ class Unfuture(Generic[T]):
     # -- blocking access -------------------------------------------------------
 
     def _wait(self, timeout: float | None) -> None:
+        if timeout is not None:
+            timeout = checked_timeout(timeout)
         if self._state is FINISHED or self._state is CANCELLED:
             return
         if getattr(thread_role, "runs_event_loop", False):
@@ -476,7 +500,12 @@ class Unfuture(Generic[T]):
         hook = Hooks.wait
         after_wait = hook(self) if hook is not None and timeout is None else None
         try:
-            if not done_lock.acquire(timeout=-1 if timeout is None else timeout):
+            if timeout is None or timeout >= threading.TIMEOUT_MAX:
+                done = done_lock.acquire()
+            else:
+                # A timeout of 0 or less only looks, as in concurrent.futures.
+                done = done_lock.acquire(timeout=timeout) if timeout > 0 else done_lock.acquire(blocking=False)
+            if not done:
                 raise TimeoutError(f"{self!r} was not done within {timeout} seconds")
         finally:
             if after_wait is not None:
@@ -501,7 +530,12 @@ class Unfuture(Generic[T]):
                 raise concurrent.futures.CancelledError(f"{self!r} was cancelled")
         if self._exception is not None:
             self._mark_retrieved()
-            raise self._exception
+            try:
+                raise self._exception
+            finally:
+                # The exception's traceback keeps this frame: without this,
+                # frame and Unfuture would keep each other alive (a cycle).
+                del self
         return self._result  # type: ignore[return-value]  # a finished Unfuture holds a T
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -532,7 +566,10 @@ class Unfuture(Generic[T]):
             finally:
                 if after_wait is not None:
                     after_wait()
-        return self.result()
+        try:
+            return self.result()
+        finally:
+            del self  # as in result(): an exception raised here keeps this frame
 
     @property
     def future(self) -> concurrent.futures.Future[T]:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from . import _exit
 from ._anyio_portal import ambient_loop
 from ._by_reference import FunctionReference, call_by_reference, name_unpicklable_argument
+from ._fork import forget_in_child
 from ._future import Unfuture
 from ._process_worker import HEADER, frame
 from ._workers import submit_into
@@ -248,6 +250,10 @@ class ProcessCall:
         self.unfuture.cancel()
 
 
+def _forget_pools_after_fork() -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
+    return [future for pool in list(_pools) for future in pool._forget_after_fork()]
+
+
 class ProcessWorkers(concurrent.futures.Executor):
     """The default pool for ``cpu_bound`` functions: reusable worker processes.
 
@@ -277,6 +283,7 @@ class ProcessWorkers(concurrent.futures.Executor):
         # the loop runs their tasks (random within a batch, under trio).
         self._line: deque[ProcessCall] = deque()
         _exit.pools.add(self)
+        _pools.add(self)
 
     @property
     def max_workers(self) -> int:
@@ -337,6 +344,15 @@ class ProcessWorkers(concurrent.futures.Executor):
         if wait:
             with self._changed:
                 self._changed.wait_for(lambda: not self._calls)
+
+    def _forget_after_fork(self) -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
+        # Its calls ran on the parent's loop; the lock may have been held.
+        lost = [call.executor_future for call in self._calls if call.executor_future is not None]
+        self._changed = threading.Condition(threading.Lock())
+        self._calls = set()
+        self._running = set()
+        self._line = deque()
+        return list(lost)
 
     def _ended(self, call: ProcessCall) -> None:
         with self._changed:
@@ -458,6 +474,10 @@ class ProcessWorkers(concurrent.futures.Executor):
             self._changed.wait_for(
                 lambda: not self._running, None if deadline is None else max(0.0, deadline - time.monotonic())
             )
+
+
+_pools: weakref.WeakSet[ProcessWorkers] = weakref.WeakSet()
+forget_in_child(_forget_pools_after_fork)
 
 
 def run_in_process(

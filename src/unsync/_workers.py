@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import itertools
-import os
 import threading
 import time
 from collections import deque
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from . import _exit
+from ._fork import forget_in_child
 from ._future import Producer, Unfuture, follow, set_cancelled, set_outcome, start
 
 T = TypeVar("T")
@@ -88,6 +88,11 @@ class ExecutorCall(Call):
 
 WorkItem = UnfutureCall | ExecutorCall
 
+# In a worker thread, `.pool` is the ThreadWorkers it serves (for the deadlock check of _limits).
+serving = threading.local()
+# Called in each new worker thread before its first call (_limits installs its wait hook then).
+on_new_thread: Callable[[], None] | None = None
+
 
 class Worker:
     """One worker thread: parked on ``wake`` until handed a work item (None: stop)."""
@@ -141,7 +146,7 @@ class ThreadWorkers(concurrent.futures.Executor):
                 "idle_timeout must be a number of seconds above 0 and at most threading.TIMEOUT_MAX "
                 f"(None: threads never retire), not {idle_timeout}"
             )
-        self.max_workers: int = max_workers or DEFAULT_MAX_THREADS
+        self._max_workers = max_workers or DEFAULT_MAX_THREADS
         self._idle_timeout = -1 if idle_timeout is None else idle_timeout
         self._name_prefix = thread_name_prefix
         self._thread_numbers = itertools.count()
@@ -150,8 +155,41 @@ class ThreadWorkers(concurrent.futures.Executor):
         self._pending: deque[WorkItem] = deque()  # calls waiting for a worker
         self._workers: list[Worker] = []
         self._shut_down = False
-        os.register_at_fork(after_in_child=self._forget_after_fork)
+        forget_in_child(self._forget_after_fork)
         _exit.pools.add(self)
+
+    @property
+    def max_workers(self) -> int:
+        """How many threads may run calls at once; raising it starts waiting calls at once."""
+        return self._max_workers
+
+    @max_workers.setter
+    def max_workers(self, max_workers: int) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        with self._lock:
+            self._max_workers = max_workers
+            room = min(len(self._pending), max_workers - len(self._workers))
+            new_workers = [self._new_worker() for _ in range(room)]
+            # Lowered: parked workers beyond the limit end now, the longest idle
+            # first (busy ones end as they finish, see _next_item).
+            surplus = min(len(self._idle), len(self._workers) - max_workers)
+            retiring, self._idle = self._idle[: max(surplus, 0)], self._idle[max(surplus, 0) :]
+            for worker in retiring:
+                self._workers.remove(worker)
+        for worker in new_workers:
+            worker.thread.start()
+        for worker in retiring:
+            worker.hand_over(None)
+
+    def _new_worker(self) -> Worker:
+        """A worker for a new thread, counted at once (call with the lock held; start its thread after)."""
+        thread = threading.Thread(
+            target=self._serve, name=f"{self._name_prefix}-{next(self._thread_numbers)}", daemon=True
+        )
+        worker = Worker(thread)
+        self._workers.append(worker)
+        return worker
 
     def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], future: Unfuture[T]) -> None:
         """Run ``fn(*args, **kwargs)`` in a worker, in the caller's context; settle ``future``."""
@@ -176,13 +214,9 @@ class ThreadWorkers(concurrent.futures.Executor):
                 worker = self._idle.pop()
             else:
                 self._pending.append(item)
-                if len(self._workers) >= self.max_workers:
+                if len(self._workers) >= self._max_workers:
                     return
-                thread = threading.Thread(
-                    target=self._serve, name=f"{self._name_prefix}-{next(self._thread_numbers)}", daemon=True
-                )
-                new_worker = Worker(thread)
-                self._workers.append(new_worker)
+                new_worker = self._new_worker()
         if worker is not None:
             worker.hand_over(item)
         elif new_worker is not None:
@@ -201,7 +235,7 @@ class ThreadWorkers(concurrent.futures.Executor):
         with self._lock:
             if self._pending:
                 return self._pending.popleft()
-            if self._shut_down or len(self._workers) > self.max_workers:
+            if self._shut_down or len(self._workers) > self._max_workers:
                 # Shut down, or the limit was lowered: surplus workers end as they finish.
                 self._workers.remove(worker)
                 return RETIRE
@@ -223,6 +257,9 @@ class ThreadWorkers(concurrent.futures.Executor):
 
     def _serve(self) -> None:
         worker = self._worker_of_this_thread()
+        serving.pool = self
+        if on_new_thread is not None:
+            on_new_thread()
         item = self._next_item(worker)
         while item is not RETIRE:
             if item is None:  # parked: wait to be handed a call
@@ -303,12 +340,36 @@ class ThreadWorkers(concurrent.futures.Executor):
             if thread is not threading.current_thread():
                 thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    def _forget_after_fork(self) -> None:
-        # The child has none of the parent's threads; the lock may have been held.
+    # -- the deadlock check of _limits: this pool's threads as slots ----------------
+
+    def has_room(self) -> bool:
+        """Whether a call made now would find a thread (idle, or a new one)."""
+        with self._lock:
+            return bool(self._idle) or len(self._workers) < self._max_workers
+
+    def queues(self, future: Unfuture[Any]) -> bool:
+        """Whether ``future``'s call waits for a thread of this pool."""
+        with self._lock:
+            return any(isinstance(item, UnfutureCall) and item.future is future for item in self._pending)
+
+    def calls_by_thread(self) -> dict[int | None, Unfuture[Any]]:
+        """The Unfuture of the call each busy thread runs, by thread ident."""
+        with self._lock:
+            running = [(worker.thread.ident, worker.current) for worker in self._workers]
+        return {ident: item.future for ident, item in running if isinstance(item, UnfutureCall)}
+
+    def _forget_after_fork(self) -> list[Unfuture[Any] | concurrent.futures.Future[Any]]:
+        # The child has none of the parent's threads but the forking one (a
+        # worker of ours, if a call forked), so none of the calls the others
+        # ran or would have run; the lock may have been held.
+        forking = [worker for worker in self._workers if worker.thread is threading.current_thread()]
+        lost = [item.future for item in self._pending]
+        lost += [worker.current.future for worker in self._workers if worker.current and worker not in forking]
         self._lock = threading.Lock()
         self._idle = []
         self._pending = deque()
-        self._workers = []
+        self._workers = forking
+        return lost
 
 
 def run_in_thread(

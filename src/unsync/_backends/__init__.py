@@ -84,6 +84,14 @@ class TaskSpawner(Protocol):
         """Cancel (or wait for) every task; return when they have all ended."""
         ...
 
+    def calls(self) -> list[Unfuture[Any]]:
+        """The Unfutures of the calls it was handed and has not settled (a forked child fails them)."""
+        ...
+
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        """The task that runs ``future``'s call now, if any; any thread may ask (the deadlock check does)."""
+        ...
+
     def abandon(self) -> list[Unfuture[Any]]:
         """Once the loop has ended without `aclose` (torn down outside unsync): cancel the calls that
         had started, and return the unsettled ones that never did."""

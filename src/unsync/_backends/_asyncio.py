@@ -109,6 +109,13 @@ class Spawner(Producer):
             return asyncio.Task(coro, loop=loop, context=context)
         return loop.create_task(coro, context=context)
 
+    def calls(self) -> list[Unfuture[Any]]:
+        return list(self._tasks.values())
+
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        # A copy first: the loop's thread may change the dict meanwhile.
+        return next((task for task, call in list(self._tasks.items()) if call is future), None)
+
     # -- the producer side: cancelling and awaiting one call ---------------------
 
     def cancel(self, future: Unfuture[Any], work: Any) -> bool:
@@ -187,6 +194,9 @@ class Spawner(Producer):
             set_outcome(future, value, None)
         finally:
             self._tasks.pop(task, None)
+            # This frame is in the traceback of an exception the Unfuture keeps:
+            # holding the Unfuture here too would keep both alive (a cycle).
+            del future
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         with anyio.move_on_after(math.inf if grace_period is None else grace_period):

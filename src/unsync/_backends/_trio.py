@@ -52,7 +52,7 @@ class Spawner(Producer):
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._idle: list[Runner] = []
-        self._runners = 0
+        self._runners: set[Runner] = set()  # idle or busy
         self._accepting = True  # until aclose() has cancelled every call
         # What idle runners hold as their context, rather than the last caller's.
         self._idle_context = contextvars.Context()
@@ -77,8 +77,8 @@ class Spawner(Producer):
             self._idle.pop().hand_over(submission, contextvars.copy_context() if context is None else context)
             return
         assert self._nursery is not None
-        runner = Runner(self)
-        self._runners += 1
+        runner = Runner(self, submission.future)
+        self._runners.add(runner)
         begin = functools.partial(self._nursery.start_soon, runner.serve, submission, name="unsync runner")
         # trio runs the new task in a copy of the spawning context.
         if context is None:
@@ -116,6 +116,13 @@ class Spawner(Producer):
             "use unsync.use_backend('asyncio') to get one"
         )
 
+    def calls(self) -> list[Unfuture[Any]]:
+        return [runner.calls_future for runner in self._runners if runner.calls_future is not None]
+
+    def task_of(self, future: Unfuture[Any]) -> object | None:
+        # A copy first: the loop's thread may change the set meanwhile.
+        return next((runner.task for runner in list(self._runners) if runner.calls_future is future), None)
+
     # -- the producer side -----------------------------------------------------------
 
     def cancel(self, future: Unfuture[Any], work: Any) -> bool:
@@ -127,12 +134,12 @@ class Spawner(Producer):
 
     # -- runners ---------------------------------------------------------------------
 
-    def runner_ended(self) -> None:
-        self._runners -= 1
+    def runner_ended(self, runner: Runner) -> None:
+        self._runners.discard(runner)
         self._check_all_idle()
 
     def _check_all_idle(self) -> None:
-        if self._all_idle is not None and self._runners == len(self._idle):
+        if self._all_idle is not None and len(self._runners) == len(self._idle):
             self._all_idle.set()
 
     async def next_call(self, runner: Runner) -> Submission | None:
@@ -147,7 +154,7 @@ class Spawner(Producer):
 
     async def aclose(self, cancel: bool, grace_period: float | None) -> None:
         assert self._nursery is not None
-        if not cancel and self._runners > len(self._idle):
+        if not cancel and len(self._runners) > len(self._idle):
             self._all_idle = trio.Event()
             with trio.move_on_after(math.inf if grace_period is None else grace_period):
                 await self._all_idle.wait()
@@ -165,16 +172,17 @@ class Runner:
 
     __slots__ = ("_future", "_scope", "_spawner", "_task")
 
-    def __init__(self, spawner: Spawner) -> None:
+    def __init__(self, spawner: Spawner, first: Unfuture[Any]) -> None:
         self._spawner = spawner
         self._task: trio.lowlevel.Task | None = None
         self._scope: trio.CancelScope | None = None
-        self._future: Unfuture[Any] | None = None  # of the call running now
+        self._future: Unfuture[Any] | None = first  # of the call handed to it, until that call ends
 
     async def serve(self, first_call: Submission) -> None:
         spawner = self._spawner
         self._task = trio.lowlevel.current_task()
         call: Submission | None = first_call
+        del first_call  # an idle runner keeps nothing of its calls, the first included
         try:
             while call is not None:
                 with trio.CancelScope() as self._scope:
@@ -187,11 +195,12 @@ class Runner:
                 # The scope caught a cancellation: take a fresh one for the next call.
                 call = await spawner.next_call(self)
         finally:
-            spawner.runner_ended()
+            spawner.runner_ended(self)
 
     async def _run(self, call: Submission) -> None:
         future = call.future
         if not start(future, self._spawner, self):
+            self._future = None
             return  # cancelled while queued
         self._future = future
         try:
@@ -205,11 +214,25 @@ class Runner:
             set_outcome(future, value, None)
         finally:
             self._future = None
+            # This frame is in the traceback of an exception the Unfuture keeps:
+            # holding the Unfuture here too would keep both alive (a cycle).
+            del call, future
+
+    @property
+    def task(self) -> trio.lowlevel.Task | None:
+        """The trio task this runner is (None until it first runs)."""
+        return self._task
+
+    @property
+    def calls_future(self) -> Unfuture[Any] | None:
+        """The Unfuture of the call handed to this runner and not yet ended."""
+        return self._future
 
     def hand_over(self, call: Submission, context: contextvars.Context) -> None:
         """Wake this idle runner to run ``call`` in ``context``."""
         assert self._task is not None
         self._task.context = context
+        self._future = call.future
         trio.lowlevel.reschedule(self._task, outcome.Value(call))
 
     def drop_context(self, idle_context: contextvars.Context) -> None:

@@ -1,0 +1,1 @@
+from scenarios.lifetimes import *
