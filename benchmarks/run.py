@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import sniffio
-from anyio.from_thread import start_blocking_portal
-
 import trio
+from anyio.from_thread import start_blocking_portal
 
 sys.path.insert(0, str(Path(__file__).parent))
 from streams import stream_samples

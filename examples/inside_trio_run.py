@@ -2,9 +2,9 @@
 
 import time
 
+import trio
 from _backend import choose_backend
 
-import trio
 from unsync import unsync
 
 

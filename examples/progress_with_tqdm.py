@@ -17,5 +17,5 @@ def simulate(seed: int) -> int:
 
 if __name__ == "__main__":
     calls = [simulate(seed) for seed in range(40)]
-    results = [f.result() for f in tqdm(as_completed(calls), total=len(calls), file=sys.stderr)]
+    results = [f.result() for f in tqdm(as_completed(calls), file=sys.stderr)]
     print("simulations done", len(results))

@@ -26,6 +26,6 @@ def test_every_public_name_has_a_docstring_with_an_example() -> None:
         for name in unsync.__all__
         if name not in constants
         and ">>>" not in (getattr(unsync, name).__doc__ or "")
-        and "::" not in (getattr(unsync, name).__doc__ or "")
+        and "```" not in (getattr(unsync, name).__doc__ or "")
     ]
     assert missing == []

@@ -50,9 +50,10 @@ def test_an_asyncio_program(run_python: RunPython, backend: str) -> None:
         COMMON.format(backend=backend)
         + """
 async def main():
+    unsync.thread  # the ambient loop starts here (imports included), outside the timed part
     start = time.perf_counter()
     results = await asyncio.gather(*(fetch(i) for i in range(10)), read_file(10))
-    quick = time.perf_counter() - start < 0.5
+    quick = time.perf_counter() - start < 0.8  # one after the other: 1.1 s
     try:
         await asyncio.wait_for(fetch(99), timeout=0.01)
     except TimeoutError:
@@ -80,12 +81,13 @@ async def main():
     async def run(future):
         results.append(await future)
 
+    unsync.thread  # the ambient loop starts here (imports included), outside the timed part
     start = time.perf_counter()
     async with trio.open_nursery() as nursery:
         for i in range(10):
             nursery.start_soon(run, fetch(i))
         nursery.start_soon(run, read_file(10))
-    quick = time.perf_counter() - start < 0.5
+    quick = time.perf_counter() - start < 0.8  # one after the other: 1.1 s
     with trio.move_on_after(0.01) as scope:
         await fetch(99)
     total, _ = await crunch(10)

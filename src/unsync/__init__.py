@@ -21,7 +21,16 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from ._contexts import UnsyncContext
-from ._decorator import BoundUnsyncFunction, Unsync, UnsyncFunction, unsync
+from ._decorator import (
+    BoundUnsyncFunction,
+    Unsync,
+    UnsyncFunction,
+    UnsyncMethod,
+    context,
+    shutdown,
+    unsync,
+    use_backend,
+)
 from ._future import DeadlockError, Unfuture
 from ._limits import Limiter
 from ._progress import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
@@ -29,22 +38,22 @@ from ._streams import UnsyncStream
 from ._version import __version__
 from ._workers import ThreadWorkers
 
-use_backend = unsync.use_backend
-shutdown = unsync.shutdown
-context = unsync.context
-
 # The decorator's settings, also reachable as `import unsync; unsync.process_limit = 2`.
 # Without forwarding, that assignment would only add an attribute to this module.
 _SETTINGS = [name for name, attribute in vars(Unsync).items() if isinstance(attribute, property)]
 
 if TYPE_CHECKING:
+    import asyncio
     import concurrent.futures
+    import threading
+
+    import anyio.lowlevel
 
     from ._processes import ProcessWorkers, WorkerProcessDied
 
-    loop: Any
-    thread: Any
-    token: Any
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    token: anyio.lowlevel.EventLoopToken
     thread_executor: concurrent.futures.Executor
     process_executor: concurrent.futures.Executor
     thread_limit: int
@@ -95,6 +104,7 @@ __all__ = [
     "Unsync",
     "UnsyncContext",
     "UnsyncFunction",
+    "UnsyncMethod",
     "UnsyncStream",
     "WorkerProcessDied",
     "__version__",

@@ -67,10 +67,15 @@ class FunctionReference:
         __import__(self.module)
         found: Any = sys.modules[self.module]
         for part in self.qualname.split("."):
-            found = getattr(found, part)
-        while getattr(found, "__unsync_wrapper__", False):
-            found = found.__wrapped__
-        return found  # type: ignore[no-any-return]
+            # Statically: a classmethod read from its class would come back bound to it.
+            found = inspect.getattr_static(found, part)
+        while True:
+            if isinstance(found, (classmethod, staticmethod)):
+                found = found.__func__
+            elif getattr(found, "__unsync_wrapper__", False):
+                found = found.__wrapped__
+            else:
+                return found  # type: ignore[no-any-return]
 
 
 def call_by_reference(reference: FunctionReference, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

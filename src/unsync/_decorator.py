@@ -12,12 +12,16 @@ Whatever the kind, a call returns an `Unfuture` at once.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import inspect
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+
+import anyio.lowlevel
 
 from . import _exit
 from ._anyio_portal import ambient_loop
@@ -30,7 +34,16 @@ from ._returning import Returning
 from ._streams import DEFAULT_READ_AHEAD, UnsyncStream, check_read_ahead, generator_kind, stream_runner
 from ._workers import ThreadWorkers, run_in_thread
 
-__all__ = ["BoundUnsyncFunction", "Unsync", "UnsyncFunction", "unsync"]
+__all__ = [
+    "BoundUnsyncFunction",
+    "Unsync",
+    "UnsyncFunction",
+    "UnsyncMethod",
+    "context",
+    "shutdown",
+    "unsync",
+    "use_backend",
+]
 
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
@@ -170,12 +183,17 @@ class UnsyncFunction(Generic[P, T]):
         """Call, settling ``future`` (a continuation's Unfuture) rather than a new one."""
         self._runner(self.__wrapped__, args, {}, future)
 
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> UnsyncFunction[P, T]: ...
+    # Read from a class or an instance, it may be a method (bound on instances),
+    # or sit under @classmethod (bound to the class) or @staticmethod (never
+    # bound).  mypy picks a __get__ overload by the instance alone and calls
+    # __get__ even under @staticmethod, so no overload can tell these apart for
+    # both checkers: what they see accepts the arguments with or without the first.
     @overload
     def __get__(
-        self: UnsyncFunction[Concatenate[S, P2], T], instance: S, owner: type[Any] | None = None
-    ) -> BoundUnsyncFunction[P2, T]: ...
+        self: UnsyncFunction[Concatenate[S, P2], T], instance: object, owner: type[Any] | None = None
+    ) -> UnsyncMethod[P, P2, T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> UnsyncFunction[P, T]: ...
     def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
         if instance is None:
             return self
@@ -206,19 +224,46 @@ def _raise_unpicklable(
     raise TypeError(*error.args)
 
 
+class UnsyncMethod(Protocol[P, P2, T]):
+    """What type checkers see when an `UnsyncFunction` is read from a class or an instance.
+
+    Instance methods, ``@classmethod`` and ``@staticmethod`` over ``@unsync``
+    look alike to a type checker at that point, so the call is checked
+    against the parameters after the first (a bound method, or a classmethod)
+    or against all of them (a staticmethod, or a method read from its class).
+    At run time the object is an `UnsyncFunction` or a `BoundUnsyncFunction`.
+
+        >>> from unsync import unsync
+        >>> class Store:
+        ...     @classmethod
+        ...     @unsync
+        ...     def open(cls, name: str) -> str:
+        ...         return f"{cls.__name__}:{name}"
+        >>> Store.open("books").result()
+        'Store:books'
+    """
+
+    @overload
+    def __call__(self, *args: P2.args, **kwargs: P2.kwargs) -> Unfuture[T]: ...
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Unfuture[T]: ...
+
+
 class BoundUnsyncFunction(Generic[P, T]):
     """An `UnsyncFunction` bound to an instance (what ``obj.method`` gives).
 
-    >>> from unsync import unsync
-    >>> class Greeter:
-    ...     @unsync
-    ...     def greet(self, name: str) -> str:
-    ...         "Say hello."
-    ...         return f"hello {name}"
-    >>> Greeter().greet.__doc__
-    'Say hello.'
-    >>> Greeter().greet("bob").result()
-    'hello bob'
+    It carries the method's name and docstring, and each call returns an `Unfuture`:
+
+        >>> from unsync import unsync
+        >>> class Greeter:
+        ...     @unsync
+        ...     def greet(self, name: str) -> str:
+        ...         "Say hello."
+        ...         return f"hello {name}"
+        >>> Greeter().greet.__doc__
+        'Say hello.'
+        >>> Greeter().greet("bob").result()
+        'hello bob'
     """
 
     __unsync_wrapper__ = True
@@ -254,6 +299,52 @@ class BoundUnsyncFunction(Generic[P, T]):
         )
 
 
+def use_backend(backend: str, **options: Any) -> None:
+    """Choose the ambient loop's backend before it starts; also ``unsync.use_backend``.
+
+    ``backend`` is ``"asyncio"`` (the default) or ``"trio"``; ``options``
+    go to anyio's backend options, e.g. ``use_uvloop=True`` or
+    ``loop_factory=...`` for asyncio.
+
+        >>> import unsync
+        >>> unsync.use_backend("asyncio")
+
+    Raises `ValueError` for an unknown backend and `RuntimeError` if the
+    loop already runs with other settings (call `shutdown` first).
+    """
+    ambient_loop.use_backend(backend, **options)
+
+
+def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
+    """Stop the ambient loop; the next call starts a fresh one.  Also ``unsync.shutdown``.
+
+    With ``cancel=True`` pending tasks are cancelled (their ``finally``
+    blocks run); with ``cancel=False`` they are awaited.  At most
+    ``grace_period`` seconds are spent waiting for them.  Interpreter
+    exit does this by itself.
+
+        >>> import unsync
+        >>> unsync.shutdown()
+    """
+    ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
+
+
+def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
+    """Make an async context manager usable in ``with`` from sync code, and in ``async with`` on any loop.
+
+    Entering and exiting run on the ambient loop, in one task:
+
+        >>> import contextlib, unsync
+        >>> @contextlib.asynccontextmanager
+        ... async def connection(name: str):
+        ...     yield f"connected to {name}"
+        >>> with unsync.context(connection("db")) as conn:
+        ...     conn
+        'connected to db'
+    """
+    return UnsyncContext(manager)
+
+
 class Unsync:
     """The ``@unsync`` decorator; ``unsync`` is its one instance.
 
@@ -282,6 +373,12 @@ class Unsync:
         self._cpu_bound = cpu_bound
         self._limit = limit
         self._read_ahead = None if read_ahead is None else check_read_ahead(read_ahead)
+
+    def __repr__(self) -> str:
+        options = [f"cpu_bound={self._cpu_bound}"] if self._cpu_bound else []
+        if self._limit is not None:
+            options.append(f"limit={self._limit!r}")
+        return f"unsync({', '.join(options)})" if options else "unsync"
 
     # Generators first: an async generator function is not a coroutine function.
     @overload
@@ -315,6 +412,14 @@ class Unsync:
             return Unsync(**options)
         if options:
             raise TypeError("pass options as @unsync(cpu_bound=True), not together with the function")
+        if isinstance(fn, (classmethod, staticmethod)):
+            # @unsync over @classmethod or @staticmethod: the same as the other order.
+            return type(fn)(self(fn.__func__))
+        if isinstance(fn, property):
+            raise TypeError(
+                "@unsync cannot make a property: an attribute read cannot return an Unfuture that is "
+                "started by the read; decorate a method (`@unsync def load(self): ...`) and call it"
+            )
         if not callable(fn):
             raise TypeError(f"@unsync needs a function or other callable, not {type(fn).__name__} {fn!r}")
         if isinstance(fn, (UnsyncFunction, BoundUnsyncFunction)):
@@ -341,7 +446,7 @@ class Unsync:
     # -- configuration kept from unsync 1.4.0 --------------------------------
 
     @property
-    def loop(self) -> Any:
+    def loop(self) -> asyncio.AbstractEventLoop:
         """The ambient asyncio event loop (started if needed); an error under trio."""
         return ambient_loop.asyncio_loop
 
@@ -354,12 +459,12 @@ class Unsync:
         )
 
     @property
-    def thread(self) -> Any:
+    def thread(self) -> threading.Thread:
         """The thread that runs the ambient loop (started if needed)."""
         return ambient_loop.thread
 
     @property
-    def token(self) -> Any:
+    def token(self) -> anyio.lowlevel.EventLoopToken:
         """The ambient loop's `anyio.lowlevel.EventLoopToken`, for ``anyio.from_thread.run(..., token=...)``."""
         return ambient_loop.token
 
@@ -419,49 +524,18 @@ class Unsync:
 
     @staticmethod
     def use_backend(backend: str, **options: Any) -> None:
-        """Choose the ambient loop's backend before it starts.
-
-        ``backend`` is ``"asyncio"`` (the default) or ``"trio"``; ``options``
-        go to anyio's backend options, e.g. ``use_uvloop=True`` or
-        ``loop_factory=...`` for asyncio.
-
-            >>> import unsync
-            >>> unsync.use_backend("asyncio")
-
-        Raises `ValueError` for an unknown backend and `RuntimeError` if the
-        loop already runs with other settings (call `shutdown` first).
-        """
-        ambient_loop.use_backend(backend, **options)
+        """The module-level `use_backend`, kept on the decorator from unsync 1.4.0."""
+        use_backend(backend, **options)
 
     @staticmethod
     def context(manager: AbstractAsyncContextManager[T]) -> UnsyncContext[T]:
-        """Make an async context manager usable in ``with`` from sync code, and in ``async with`` on any loop.
-
-        Entering and exiting run on the ambient loop, in one task:
-
-            >>> import contextlib, unsync
-            >>> @contextlib.asynccontextmanager
-            ... async def connection(name: str):
-            ...     yield f"connected to {name}"
-            >>> with unsync.context(connection("db")) as conn:
-            ...     conn
-            'connected to db'
-        """
-        return UnsyncContext(manager)
+        """The module-level `context`, also on the decorator."""
+        return context(manager)
 
     @staticmethod
     def shutdown(cancel: bool = True, grace_period: float | None = None) -> None:
-        """Stop the ambient loop; the next call starts a fresh one.
-
-        With ``cancel=True`` pending tasks are cancelled (their ``finally``
-        blocks run); with ``cancel=False`` they are awaited.  At most
-        ``grace_period`` seconds are spent waiting for them.  Interpreter
-        exit does this by itself.
-
-            >>> import unsync
-            >>> unsync.shutdown()
-        """
-        ambient_loop.shutdown(cancel=cancel, grace_period=grace_period)
+        """The module-level `shutdown`, kept on the decorator from unsync 1.4.0."""
+        shutdown(cancel, grace_period)
 
 
 PoolT = TypeVar("PoolT")
@@ -499,4 +573,5 @@ def run_continuation(continuation: Callable[..., Any], source: Unfuture[Any], in
 install_continuation_runner(run_continuation)
 set_source_adapter(adopt)
 
-unsync = Unsync()
+unsync: Unsync = Unsync()
+"""The decorator: ``@unsync``, ``@unsync(cpu_bound=True)`` or ``@unsync(limit=4)``; see `Unsync`."""

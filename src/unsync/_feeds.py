@@ -62,9 +62,9 @@ class Step:
     __slots__ = ("close", "error", "value")
 
     def __init__(self, value: Any = None, error: BaseException | None = None, *, close: bool = False) -> None:
-        self.value = value
-        self.error = error
-        self.close = close
+        self.value: Any = value
+        self.error: BaseException | None = error
+        self.close: bool = close
 
 
 NEXT = Step()
@@ -101,13 +101,13 @@ class Feed:
     def __init__(self, name: str, read_ahead: int, *, idle: bool) -> None:
         self.name = name
         self.read_ahead = read_ahead
-        self.lock = threading.Lock()
+        self.lock: threading.Lock = threading.Lock()
         self.buffer: deque[object] = deque()
         self.consumer: Unfuture[object] | None = None
-        self.command = NEXT  # what the waiting consumer asked for
-        self.idle = idle
-        self.exhausted = False  # the generator has ended or failed: nothing more will come
-        self.closing = False  # the consumer closed the stream
+        self.command: Step = NEXT  # what the waiting consumer asked for
+        self.idle: bool = idle
+        self.exhausted: bool = False  # the generator has ended or failed: nothing more will come
+        self.closing: bool = False  # the consumer closed the stream
         # Settled once the generator is closed and its cleanup has run;
         # fails with what its cleanup raised, if anything.
         self.stopped: Unfuture[None] = Unfuture()

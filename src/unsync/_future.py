@@ -355,8 +355,10 @@ class Unfuture(Generic[T]):
     def from_value(value: V) -> Unfuture[V]:
         """An Unfuture that is already done with ``value``.
 
-        >>> Unfuture.from_value("ready").result()
-        'ready'
+        For code that takes Unfutures, when the answer is already known:
+
+            >>> Unfuture.from_value("ready").result()
+            'ready'
         """
         future: Unfuture[V] = Unfuture()
         future._settle(FINISHED, value, None)

@@ -69,13 +69,15 @@ _pools: weakref.WeakSet[ThreadWorkers] = weakref.WeakSet()
 class Limiter:
     """At most ``total`` calls at a time, shared by every function that uses it.
 
-    >>> from unsync import Limiter, unsync
-    >>> database = Limiter(2)
-    >>> @unsync(limit=database)
-    ... def query(sql: str) -> str:
-    ...     return sql.upper()
-    >>> query("select 1").result()
-    'SELECT 1'
+    Pass the same Limiter as ``limit=`` to each function that shares the slots:
+
+        >>> from unsync import Limiter, unsync
+        >>> database = Limiter(2)
+        >>> @unsync(limit=database)
+        ... def query(sql: str) -> str:
+        ...     return sql.upper()
+        >>> query("select 1").result()
+        'SELECT 1'
 
     ``total`` can be changed at any time; raising it starts waiting calls at once.
     """

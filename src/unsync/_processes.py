@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
@@ -69,12 +69,14 @@ class WorkerProcessDied(RuntimeError):
     """The worker process running a ``cpu_bound`` call died before it answered.
 
     Only the calls that worker was running fail; the next call gets a fresh
-    worker::
+    worker:
 
-        try:
-            result = simulate(seed).result()
-        except unsync.WorkerProcessDied:
-            result = simulate(seed).result()  # one retry, on a new worker
+    ```python
+    try:
+        result = simulate(seed).result()
+    except unsync.WorkerProcessDied:
+        result = simulate(seed).result()  # one retry, on a new worker
+    ```
     """
 
 
@@ -156,13 +158,11 @@ class _PoolOnLoop:
             except _PIPE_BROKEN:
                 if len(messages) == 1:
                     # It died while idle, before it saw this call: try another.
-                    self.workers.discard(worker)
-                    await worker.close()
+                    await self._retire(worker, worker.close())
                     continue
                 # A new worker that could not take the call: its exit code is reported below.
             except BaseException:
-                self.workers.discard(worker)
-                await worker.kill()  # a half-sent call would confuse it
+                await self._retire(worker, worker.kill())  # a half-sent call would confuse it
                 raise
             return await self._reply(worker, reference, max_workers)
 
@@ -204,23 +204,33 @@ class _PoolOnLoop:
         try:
             reply = await worker.receive()
         except _PIPE_BROKEN:
-            self.workers.discard(worker)
             raise WorkerProcessDied(
                 f"the worker process running {reference.qualname}() died before it answered, "
-                f"with exit code {await worker.close()} (a crash, os._exit(), or killed, "
+                f"with exit code {await self._retire(worker, worker.close())} (a crash, os._exit(), or killed, "
                 "e.g. by the out-of-memory killer); the next call starts a fresh worker"
             ) from None
         except BaseException:
             # Cancelled while the function runs: only killing the worker stops it.
-            self.workers.discard(worker)
-            await worker.kill()
+            await self._retire(worker, worker.kill())
             raise
         if len(self.workers) > max_workers:
-            self.workers.discard(worker)  # surplus since the limit was lowered
-            await worker.close()
+            await self._retire(worker, worker.close())  # surplus since the limit was lowered
         else:
             self.idle.append(worker)
         return reply
+
+    async def _retire(self, worker: _Worker, ending: Coroutine[Any, Any, T]) -> T:
+        """Await the end of a worker (``worker.kill()`` or ``worker.close()``), then forget it.
+
+        If the ending is interrupted (on asyncio a second ``Task.cancel()``
+        breaks through the shield, as when the loop stops while a cancelled call
+        kills its worker), the worker stays in `workers`, so that `close`
+        still reaps it before the loop closes: a subprocess transport collected
+        after its loop has closed prints an error at exit.
+        """
+        outcome = await ending
+        self.workers.discard(worker)
+        return outcome
 
     async def close(self) -> None:
         """Stop every worker; runs when the ambient loop stops."""
@@ -333,10 +343,12 @@ class ProcessWorkers(concurrent.futures.Executor):
     the ambient loop, so cancelling a running call terminates its worker, and
     stopping the loop stops the workers.  ``max_workers`` (default: the CPU
     count) is what ``unsync.process_limit`` reads and sets.  As an executor
-    it keeps `concurrent.futures.Executor`'s contract::
+    it keeps `concurrent.futures.Executor`'s contract:
 
-        with ProcessWorkers(max_workers=2) as pool:
-            assert pool.submit(math.factorial, 20).result() == 2432902008176640000
+    ```python
+    with ProcessWorkers(max_workers=2) as pool:
+        assert pool.submit(math.factorial, 20).result() == 2432902008176640000
+    ```
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -365,6 +377,12 @@ class ProcessWorkers(concurrent.futures.Executor):
         if self._line:
             with contextlib.suppress(RuntimeError):  # the loop has stopped: nobody waits
                 ambient_loop.submit(self._serve_line_soon, (), {})
+
+    def __repr__(self) -> str:
+        with self._changed:
+            calls, running, shut_down = len(self._calls), len(self._running), self._shut_down
+        state = f"max_workers={self.max_workers} running={running} waiting={calls - running}"
+        return f"<ProcessWorkers {state}{' shut down' if shut_down else ''}>"
 
     def run_by_reference(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import anyio
 
@@ -17,8 +17,11 @@ T = TypeVar("T")
 
 # The same strings as concurrent.futures' constants.
 FIRST_COMPLETED: Literal["FIRST_COMPLETED"] = "FIRST_COMPLETED"
+"""`wait` returns as soon as one Unfuture is done."""
 FIRST_EXCEPTION: Literal["FIRST_EXCEPTION"] = "FIRST_EXCEPTION"
+"""`wait` returns as soon as one Unfuture fails, or when all are done."""
 ALL_COMPLETED: Literal["ALL_COMPLETED"] = "ALL_COMPLETED"
+"""`wait` returns when every Unfuture is done (the default)."""
 
 
 class as_completed(Generic[T]):
@@ -34,10 +37,13 @@ class as_completed(Generic[T]):
         >>> sorted(f.result() for f in as_completed(futures))
         [0, 1, 2]
 
-    A progress bar over a fan-out::
+    ``len()`` is how many it has still to yield, so a progress bar such as
+    tqdm's sizes itself:
 
-        for future in tqdm(as_completed(calls), total=len(calls)):
-            results.append(future.result())
+    ```python
+    for future in tqdm(as_completed(calls)):
+        results.append(future.result())
+    ```
     """
 
     def __init__(self, futures: Iterable[Unfuture[T]], timeout: float | None = None) -> None:
@@ -75,6 +81,9 @@ class as_completed(Generic[T]):
         if remaining <= 0:
             raise TimeoutError(f"{len(self._pending)} of the futures were not done within {self._timeout} seconds")
         return remaining
+
+    def __len__(self) -> int:
+        return len(self._pending)
 
     def __iter__(self) -> Iterator[Unfuture[T]]:
         return self
@@ -117,10 +126,10 @@ async def _with_timeout(arrived: Unfuture[None], seconds: float) -> None:
 
 
 def wait(
-    futures: Iterable[Unfuture[Any]],
+    futures: Iterable[Unfuture[T]],
     timeout: float | None = None,
     return_when: Literal["FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"] = ALL_COMPLETED,
-) -> tuple[set[Unfuture[Any]], set[Unfuture[Any]]]:
+) -> tuple[set[Unfuture[T]], set[Unfuture[T]]]:
     """Block until ``return_when`` holds or ``timeout`` passes; return ``(done, not_done)``.
 
     The same contract as `concurrent.futures.wait`, for Unfutures:
@@ -133,7 +142,7 @@ def wait(
     if return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
         raise ValueError(f"return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED, not {return_when!r}")
     pending = set(futures)
-    done: set[Unfuture[Any]] = set()
+    done: set[Unfuture[T]] = set()
     try:
         for future in as_completed(pending, timeout):
             done.add(future)

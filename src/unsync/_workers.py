@@ -222,6 +222,14 @@ class ThreadWorkers(concurrent.futures.Executor):
         elif new_worker is not None:
             new_worker.thread.start()
 
+    def __repr__(self) -> str:
+        with self._lock:
+            # Workers woken by shutdown() end without leaving the list: count the live ones.
+            threads = sum(worker.thread.is_alive() for worker in self._workers)
+            idle, queued, shut_down = len(self._idle), len(self._pending), self._shut_down
+        state = f"max_workers={self.max_workers} threads={threads} idle={idle} queued={queued}"
+        return f"<ThreadWorkers {state}{' shut down' if shut_down else ''}>"
+
     def _next_item(self, worker: Worker) -> WorkItem | None:
         """A waiting call for this worker; None once it is parked as idle; RETIRE if it should end."""
         with self._lock:

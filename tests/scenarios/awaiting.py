@@ -17,8 +17,8 @@ import time
 
 import anyio
 import pytest
-
 import trio
+
 from scenarios.cpu_work import sum_of_squares
 from unsync import Unfuture, unsync
 

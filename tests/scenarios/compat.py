@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
-
 import trio
+
 import unsync as unsync_package
 from scenarios.awaiting import make_cancellable
 from unsync import Unfuture, unsync

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-
 import trio
+
 import unsync
 
 

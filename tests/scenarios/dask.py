@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 import trio
+
 from scenarios.cpu_work import describe, double_the_result, fail_in_worker, sum_of_squares, worker_pid
 from unsync import Unfuture, unsync
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 import anyio
 import pytest
-
 import trio
+from tqdm import tqdm
+
 from unsync import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Unfuture, as_completed, unsync, wait
 
 
@@ -82,3 +84,29 @@ def test_wait_mirrors_concurrent_futures_wait() -> None:
     slow.cancel()
     with pytest.raises(ValueError, match="return_when"):
         wait([Unfuture.from_value(1)], return_when="SOMETIMES")  # type: ignore[arg-type]
+
+
+def test_as_completed_has_a_length_so_tqdm_draws_a_bar_by_itself() -> None:
+    gates: list[Unfuture[int]] = [Unfuture() for _ in range(4)]
+    following = as_completed([*gates, gates[0]])  # the same Unfuture twice counts once
+    assert len(following) == 4
+    gates[2].set_result(2)
+    assert next(following) is gates[2]
+    assert len(following) == 3
+    for n, gate in enumerate(gates):
+        if not gate.done():
+            gate.set_result(n)
+    output = io.StringIO()
+    bar = tqdm(following, file=output, ascii=True)
+    assert bar.total == 3
+    assert sorted(f.result() for f in bar) == [0, 1, 3]
+    assert len(following) == 0
+    assert "3/3" in output.getvalue()
+
+
+def test_wait_without_timeout_returns_when_all_are_done() -> None:
+    futures = [finish_after(0.01), finish_after(0.02)]
+    for return_when in (ALL_COMPLETED, FIRST_EXCEPTION):
+        done, not_done = wait(futures, return_when=return_when)
+        assert done == set(futures)
+        assert not_done == set()

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import trio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-import trio
 from unsync import Unfuture, unsync
 
 SETTLE_TIMEOUT = 10

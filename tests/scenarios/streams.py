@@ -26,8 +26,8 @@ from typing import Any
 
 import anyio
 import pytest
-
 import trio
+
 from unsync import UnsyncStream, unsync
 
 KINDS = ["async", "blocking"]

@@ -1,6 +1,6 @@
 import pytest
-
 import trio
+
 from scenarios.calls import *
 from unsync import unsync
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import anyio
-
 import trio
+
 from unsync import unsync
 
 

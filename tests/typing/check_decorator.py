@@ -55,6 +55,7 @@ assert_type(shout("a"), Unfuture[str])
 assert_type(square(3), Unfuture[int])
 assert_type(Service().fetch("k"), Unfuture[bytes])
 assert_type(Service().load("k"), Unfuture[list[str]])
+assert_type(Service.fetch(Service(), "k"), Unfuture[bytes])  # read from the class: self passed
 assert_type(double(1).result(), int)
 assert_type(shout("a").then(length), Unfuture[int])
 assert_type(double(2).then(halve), Unfuture[float])
@@ -64,7 +65,7 @@ ready: Unfuture[str] = Unfuture()
 ready.set_result("typed")
 
 double("x")  # type: ignore[arg-type]  # a str is not an int
-Service().fetch(1)  # type: ignore[arg-type]  # keys are str
+Service().fetch(1)  # type: ignore[call-overload]  # keys are str
 square(1.5)  # type: ignore[arg-type]  # cpu_bound keeps the signature too
 ready.set_result(3)  # type: ignore[arg-type]  # an Unfuture[str] holds a str
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
+from .._hints import note_trio_on_asyncio
 from . import THREAD_NAME, CoroutineFunction, EventfdWaker, LoopCall, Submission, has_eventfd, wake_through_anyio
 
 T = TypeVar("T")
@@ -188,6 +189,7 @@ class Spawner(Producer):
             set_cancelled(future)
             raise
         except BaseException as exc:
+            note_trio_on_asyncio(exc)
             set_outcome(future, None, exc)
         else:
             set_outcome(future, value, None)

@@ -12,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import outcome
-from anyio.abc import TaskStatus
-
 import trio
+from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start
 from . import CoroutineFunction, EventfdWaker, LoopCall, PortalThread, Submission, has_eventfd, wake_through_anyio

@@ -1,0 +1,1 @@
+from scenarios.method_forms import *

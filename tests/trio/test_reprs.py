@@ -1,0 +1,1 @@
+from scenarios.reprs import *
