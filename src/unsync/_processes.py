@@ -502,9 +502,15 @@ class ProcessWorkers(concurrent.futures.Executor):
         try:
             value = await self._run_in_worker(call)
         except BaseException as exc:
-            if executor_future is not None and executor_future.running():
+            if executor_future is None:
+                raise
+            if executor_future.running():
                 executor_future.set_exception(exc)
-            raise
+            if not isinstance(exc, Exception):
+                raise  # a cancellation, or an exit: the task must end as asked
+            # The executor's future holds the failure; the task's own Unfuture,
+            # which nobody reads, must not report it as never retrieved.
+            return None
         if executor_future is not None and executor_future.running():
             executor_future.set_result(value)
         return value

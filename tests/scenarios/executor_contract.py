@@ -182,3 +182,13 @@ def test_no_worker_keeps_a_call_result_argument_or_exception_alive(pool: Pool) -
     time.sleep(0.05)  # the worker has parked by now
     gc.collect()
     assert (argument_ref(), result_ref(), error_ref()) == (None, None, None)
+
+
+def test_a_failure_read_through_the_executors_future_is_not_logged_as_unread(
+    pool: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed = pool.submit(fail_with_payload)
+    assert failed.exception(timeout=20) is not None
+    del failed
+    gc.collect()
+    assert not [record for record in caplog.records if record.name == "unsync"]

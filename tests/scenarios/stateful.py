@@ -27,7 +27,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from unsync import Unfuture, unsync
 
-SETTLE_TIMEOUT = 10
+SETTLE_TIMEOUT = 30
 
 
 @dataclass

@@ -181,6 +181,8 @@ class Spawner(Producer):
         if not started and not start(future, self, task):
             self._tasks.pop(task, None)
             return
+        # Recorded here too: an eager first step runs before spawn() has recorded the task.
+        self._tasks[task] = future
         # The outcome lives in the Unfuture only: a task that kept the
         # exception too would have asyncio log it as never retrieved.
         try:
