@@ -23,8 +23,8 @@ class FunctionReference:
     __slots__ = ("module", "qualname")
 
     def __init__(self, module: str, qualname: str) -> None:
-        self.module = module
-        self.qualname = qualname
+        self.module: str = module
+        self.qualname: str = qualname
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FunctionReference) and (self.module, self.qualname) == (other.module, other.qualname)
