@@ -417,11 +417,7 @@ class ProcessWorkers(concurrent.futures.Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting work; with ``cancel_futures`` cancel what waits; with ``wait`` wait for what runs."""
-        with self._changed:
-            self._shut_down = True
-            waiting = list(self._calls - self._running) if cancel_futures else []
-        for call in waiting:
-            call.cancel()
+        self._stop_accepting(cancel_waiting=cancel_futures)
         if wait:
             with self._changed:
                 self._changed.wait_for(lambda: not self._calls)
@@ -551,12 +547,16 @@ class ProcessWorkers(concurrent.futures.Executor):
     # -- interpreter exit (see _exit) ------------------------------------------------
 
     def stop_at_exit(self) -> list[str]:
+        return [call.name for call in self._stop_accepting(cancel_waiting=True)]
+
+    def _stop_accepting(self, *, cancel_waiting: bool) -> list[ProcessCall]:
+        """Refuse new calls, and cancel those waiting for a worker if asked; those."""
         with self._changed:
             self._shut_down = True
-            waiting = list(self._calls - self._running)
+            waiting = list(self._calls - self._running) if cancel_waiting else []
         for call in waiting:
             call.cancel()
-        return [call.name for call in waiting]
+        return waiting
 
     def running_calls(self) -> list[str]:
         with self._changed:

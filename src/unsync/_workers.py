@@ -296,35 +296,29 @@ class ThreadWorkers(concurrent.futures.Executor):
         cancelled instead; with ``wait=True`` this returns once every call
         that runs has ended.
         """
+        self._stop_accepting(cancel_waiting=cancel_futures)
+        if wait:
+            self.wait_for_running_calls(None)
+
+    def _stop_accepting(self, *, cancel_waiting: bool) -> list[WorkItem]:
+        """Refuse new calls, let parked workers end, and cancel the waiting calls if asked; those."""
         with self._lock:
             self._shut_down = True
             parked, self._idle = self._idle, []
-            cancelled = list(self._pending) if cancel_futures else []
-            if cancel_futures:
+            cancelled = list(self._pending) if cancel_waiting else []
+            if cancel_waiting:
                 self._pending.clear()
-            threads = [worker.thread for worker in self._workers]
         for item in cancelled:
             item.cancel()
         for worker in parked:
             worker.hand_over(None)
-        if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+        return cancelled
 
     # -- interpreter exit (see _exit) ------------------------------------------------
 
     def stop_at_exit(self) -> list[str]:
         """Refuse new calls and cancel those that never started; name them."""
-        with self._lock:
-            self._shut_down = True
-            parked, self._idle = self._idle, []
-            waiting, self._pending = list(self._pending), deque()
-        for item in waiting:
-            item.cancel()
-        for worker in parked:
-            worker.hand_over(None)
-        return [name_of_call(item.fn) for item in waiting]
+        return [name_of_call(item.fn) for item in self._stop_accepting(cancel_waiting=True)]
 
     def running_calls(self) -> list[str]:
         """The calls that run now, by name."""
