@@ -44,7 +44,8 @@ def serve(parent_stdout: int | None, descriptors: int | None = None) -> None:
         socket.socket(fileno=descriptors) if descriptors is not None else contextlib.nullcontext() as files,
     ):
         _free_standard_streams(parent_stdout)
-        _end_with_parent(requests.fileno())
+        answering = threading.Event()
+        _end_with_parent(requests.fileno(), answering)
         # Ctrl-C reaches the whole process group; the parent handles it and then
         # stops its workers, so a worker printing its own KeyboardInterrupt is noise.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -54,19 +55,24 @@ def serve(parent_stdout: int | None, descriptors: int | None = None) -> None:
             return
         set_up_failure = _adopt_parent_environment(*set_up.unpack())
         while (request := Message.read_from(requests, files)) is not None:
+            answering.set()
             try:
                 (_answer(request) if set_up_failure is None else _failure(*set_up_failure)).write_to(replies, files)
             except BrokenPipeError:
                 return  # the parent is gone; nobody is waiting for this answer
+            finally:
+                answering.clear()
 
 
-def _end_with_parent(requests: int) -> None:
-    """Exit at once, even in the middle of a call, when the parent's end of our requests pipe closes.
+def _end_with_parent(requests: int, answering: threading.Event) -> None:
+    """Exit at once, in the middle of a call, when the parent's end of our requests pipe closes.
 
     The parent closes it when it dies, however it dies (SIGKILL included), or
     when it stops this worker; a call still running then has nobody to
-    answer.  The pipe stays open while a process forked from the parent
-    holds it.
+    answer.  A worker between calls is left to end by itself, as its read
+    finds the end of the pipe: exiting here too would race with that exit
+    (and with whatever its interpreter runs at exit).  The pipe stays open
+    while a process forked from the parent holds it.
     """
     if not hasattr(select, "poll"):
         return  # Windows: the worker ends once its call ends and it finds the pipe closed
@@ -77,7 +83,11 @@ def _end_with_parent(requests: int) -> None:
         while True:
             with contextlib.suppress(InterruptedError):
                 if hangup.poll():
-                    os._exit(0)
+                    if answering.is_set():
+                        os._exit(0)
+                    # Between calls the main thread is ending the worker; a call
+                    # it had just read when the parent died ends here, next round.
+                    answering.wait(0.1)
 
     threading.Thread(target=watch, name="unsync-parent-watch", daemon=True).start()
 
