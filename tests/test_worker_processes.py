@@ -280,9 +280,10 @@ def test_a_busy_worker_ends_soon_after_its_parent_is_killed(tmp_path: Path, back
         worker = pid_written_to(pid_file)
         parent.send_signal(how)
         parent.wait(timeout=10)
-        started = time.monotonic()
-        wait_until(lambda: not is_running(worker), "the worker outlived its parent", timeout=10)
-        assert time.monotonic() - started < 3  # within a second, on a machine that is not overloaded
+        # Left to itself a busy worker spins for ever.  It ends within a second
+        # where nothing slows it; the bound is generous because under coverage
+        # its os._exit() first saves the measurements, which takes seconds.
+        wait_until(lambda: not is_running(worker), "the worker outlived its parent", timeout=20)
     finally:
         parent.kill()
         parent.wait()
