@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 DOCS_STAMP := $(VENV)/.docs-installed
+# Most tests wait on other threads and processes: one pytest worker per CPU (pytest-xdist).
+PYTEST_PARALLEL := --numprocesses=auto
 # Dependency groups need pip 25.1 or later.
 PIP_VERSION := 26.3
 
@@ -58,12 +60,12 @@ typecheck: $(STAMP)
 	fi
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The suite under coverage.py, worker processes and scripts included; the floors are in pyproject.toml.
 coverage: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest $(PYTEST_PARALLEL)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 	$(BIN)/python tests/coverage_floor.py

@@ -49,7 +49,7 @@ def tests(session: nox.Session) -> None:
     session.install("pip==26.3")  # dependency groups need pip 25.1 or later
     session.install("-e", ".", "--group", "test")
     session.env["COVERAGE_FILE"] = str(Path(session.create_tmp(), ".coverage"))
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "run", "-m", "pytest", "--numprocesses=auto", *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
     session.run("python", "tests/coverage_floor.py")
