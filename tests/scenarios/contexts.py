@@ -127,6 +127,36 @@ def test_an_error_while_entering_reaches_the_with_statement() -> None:
         trio.run(use)
 
 
+class FailsToClose(Resource):
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        await super().__aexit__(exc_type, exc, tb)
+        raise BrokenPipeError("could not close")
+
+
+def test_an_error_while_exiting_reaches_the_end_of_the_with_statement() -> None:
+    resource = FailsToClose()
+    with pytest.raises(BrokenPipeError, match="could not close"), unsync.context(resource):
+        pass
+
+    async def use() -> None:
+        async with unsync.context(resource):
+            pass
+
+    with pytest.raises(BrokenPipeError, match="could not close"):
+        asyncio.run(use())
+    with pytest.raises(BrokenPipeError, match="could not close"):
+        trio.run(use)
+    assert resource.exited_with == [None] * 3
+
+
+def test_exiting_a_context_that_was_never_entered_says_so() -> None:
+    # ExitStack.push() registers only the exit: a slip for enter_context().
+    with pytest.raises(RuntimeError, match="was not entered"), contextlib.ExitStack() as stack:
+        stack.push(unsync.context(Resource()))
+    with pytest.raises(RuntimeError, match="was not entered"), contextlib.ExitStack() as stack:
+        stack.push(open_resource(Resource()))
+
+
 def test_cancelling_the_body_of_async_with_still_exits_the_manager() -> None:
     resource = Resource()
 
@@ -218,6 +248,23 @@ def test_the_unfuture_of_a_coroutine_that_returns_a_manager_is_entered_with_with
     assert trio.run(use) == "connection"
     assert resource.threads == ["unsync-ambient-loop"] * 6
     assert [type(exc) for exc in resource.exited_with] == [KeyError, type(None), type(None)]
+
+
+def test_a_continuation_that_is_an_asynccontextmanager_function_gives_a_context_to_enter() -> None:
+    log: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def labelled(done: unsync.Unfuture[Resource]) -> AsyncIterator[str]:
+        async with done.result() as value:
+            log.append("entered")
+            yield f"{value} ready"
+        log.append("exited")
+
+    context = open_resource(Resource()).then(labelled).result(timeout=5)
+    assert isinstance(context, unsync.UnsyncContext)
+    with context as value:
+        assert value == "connection ready"
+    assert log == ["entered", "exited"]
 
 
 def test_the_unfuture_of_a_call_that_returns_no_manager_cannot_be_entered() -> None:
