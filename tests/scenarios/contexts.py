@@ -13,6 +13,7 @@ import pytest
 import trio
 
 import unsync
+from conftest import RunPython
 
 
 class Resource:
@@ -197,6 +198,36 @@ def test_cancelling_an_asyncio_task_in_the_body_still_exits_the_manager_before_t
 
     assert asyncio.run(main()) == 1
     assert isinstance(resource.exited_with[0], asyncio.CancelledError)
+
+
+def test_when_the_ambient_loop_stops_under_the_block_the_manager_exits_and_the_block_ends_cancelled(
+    run_python: RunPython, anyio_backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import concurrent.futures, contextlib
+        import unsync
+        unsync.use_backend({anyio_backend!r})
+        log = []
+
+        @contextlib.asynccontextmanager
+        async def connection():
+            try:
+                yield "connection"
+            finally:
+                log.append("closed")
+
+        try:
+            with unsync.context(connection()) as value:
+                unsync.shutdown()
+                log.append(f"{{value}} still in the block")
+        except concurrent.futures.CancelledError:
+            log.append("cancelled at the end of the block")
+        print(log)
+        """
+    )
+    assert proc.stdout.strip() == str(["closed", "connection still in the block", "cancelled at the end of the block"])
+    assert proc.stderr == ""
 
 
 # -- through the decorator ---------------------------------------------------------------
