@@ -153,6 +153,23 @@ def test_unfuture_of_a_coroutine_or_awaitable_made_on_the_ambient_loop() -> None
     assert outer().result(timeout=10) == (unsync.thread, 3)
 
 
+def test_unfuture_of_a_coroutine_made_on_the_ambient_loop_and_cancelled_at_once_never_runs_it() -> None:
+    ran: list[str] = []
+
+    async def record() -> None:
+        ran.append("ran")
+
+    @unsync
+    async def make_and_cancel() -> tuple[bool, bool]:
+        job: Unfuture[None] = Unfuture(record())
+        accepted = job.cancel()
+        await anyio.sleep(0.01)  # time for its task to take its first step
+        return accepted, job.cancelled()
+
+    assert make_and_cancel().result(timeout=5) == (True, True)
+    assert ran == []
+
+
 def test_unfuture_of_an_awaitable_inside_another_loop_is_refused() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match=r"ambiguous.*Await it here, or pass a coroutine"):
