@@ -586,6 +586,55 @@ def test_restarting_the_loop_leaks_no_thread_and_no_file_descriptor(run_python: 
     assert before == after
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="sets RLIMIT_NOFILE")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_file_descriptors_the_first_call_raises_oserror_and_a_later_one_starts_the_loop(
+    run_python: RunPython, backend: str
+) -> None:
+    # Starting the loop takes a few descriptors; with one more allowed at each attempt, every
+    # step of the start fails once, until one attempt has all it needs.
+    proc = run_python(
+        f"""
+        import errno, gc, os, resource, threading
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def answer():
+            return 42
+
+        answer().result(timeout=5)  # first use: imports and lazily made objects
+        unsync.shutdown()
+
+        def lowest_free_descriptor():
+            fd = os.dup(0)
+            os.close(fd)
+            return fd
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        free = lowest_free_descriptor()
+        failures = []
+        for allowed in range(free, free + 30):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+            try:
+                outcome = answer().result(timeout=5)
+            except BaseException as exc:
+                outcome = f"{{type(exc).__name__}}: {{errno.errorcode.get(getattr(exc, 'errno', None))}}"
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            if outcome == 42:
+                break
+            failures.append(outcome)
+            assert not any(t.name == "unsync-ambient-loop" for t in threading.enumerate()), "a loop thread is left"
+            gc.collect()  # what the failed start left: so each attempt starts from the same free descriptors
+            assert lowest_free_descriptor() == free, "a failed start kept a descriptor"
+        print(outcome, len(failures) >= 4, set(failures))
+        """
+    )
+    assert proc.stdout.splitlines() == ["42 True {'OSError: EMFILE'}"]
+
+
 # Appended to a script that has imported unsync as `decorator`: calls one
 # coroutine 100 times from each of four threads at once, then prints whether
 # every result came back.
