@@ -70,6 +70,40 @@ def test_backend_errors_say_what_to_do(run_python: RunPython) -> None:
     assert lines[2] == "pong"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unknown_backend_option_fails_the_first_call_also_inside_an_event_loop(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import asyncio, threading, trio
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator
+        async def answer():
+            return 42
+
+        unsync.use_backend({backend!r}, no_such_option=True)
+
+        def first_call():
+            try:
+                answer()
+            except TypeError as exc:
+                return "no_such_option" in str(exc)
+
+        async def first_call_in_a_loop():
+            return first_call()
+
+        print(first_call(), asyncio.run(first_call_in_a_loop()), trio.run(first_call_in_a_loop))
+        print(sum(t.name == "unsync-ambient-loop" for t in threading.enumerate()))
+        unsync.use_backend({backend!r})
+        print(answer().result(timeout=5))
+        """
+    )
+    assert proc.stdout.splitlines() == ["True True True", "0", "42"]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not run on Windows")
 def test_uvloop_by_option_and_by_policy(run_python: RunPython) -> None:
     proc = run_python(
@@ -164,6 +198,92 @@ def test_shutdown_cancels_pending_tasks_and_a_fresh_loop_follows(run_python: Run
         """
     )
     assert proc.stdout.splitlines() == ["['cleaned'] True", "True", "True"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_calls_from_other_threads_while_shutdown_waits_for_running_tasks_are_never_left_pending(
+    run_python: RunPython, backend: str
+) -> None:
+    # shutdown(cancel=False) waits for the task; the other thread calls until one of its calls
+    # is cancelled (the rest ran), and only then lets the task end.
+    proc = run_python(
+        f"""
+        import concurrent.futures, threading, anyio
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+        release = threading.Event()
+
+        @decorator
+        async def waits_for_release():
+            while not release.is_set():
+                await anyio.sleep(0.005)
+            return "finished"
+
+        @decorator
+        async def quick():
+            return "ran"
+
+        outcomes = []
+
+        def keep_calling():
+            while "cancelled" not in outcomes:
+                call = quick()
+                try:
+                    outcomes.append(call.result(timeout=5))
+                except concurrent.futures.CancelledError:
+                    outcomes.append("cancelled")
+            release.set()
+
+        job = waits_for_release()
+        print(quick().result(timeout=5))
+        caller = threading.Thread(target=keep_calling)
+        caller.start()
+        unsync.shutdown(cancel=False)
+        caller.join(5)
+        print(job.result(timeout=0), set(outcomes) <= {{"ran", "cancelled"}}, caller.is_alive())
+        """
+    )
+    assert proc.stdout.splitlines() == ["ran", "finished True False"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_call_made_by_an_async_generators_cleanup_once_the_loop_has_stopped_is_cancelled(
+    run_python: RunPython, backend: str
+) -> None:
+    # The loop closes the generator left suspended in a task as it ends, after its calls have
+    # ended: a call made then must not start, nor stay pending.
+    proc = run_python(
+        f"""
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+        suspended = []
+
+        @decorator
+        async def note(text):
+            return text
+
+        async def numbers():
+            try:
+                yield 1
+                yield 2
+            finally:
+                late = note("cleanup")
+                print("the cleanup's call:", "cancelled" if late.cancelled() else late, flush=True)
+
+        @decorator
+        async def take_one():
+            suspended.append(numbers())
+            return await suspended[0].__anext__()
+
+        print(take_one().result(timeout=5))
+        unsync.shutdown()
+        print("shut down", note("again").result(timeout=5))
+        """
+    )
+    assert proc.stdout.splitlines() == ["1", "the cleanup's call: cancelled", "shut down again"]
+    assert proc.stderr == ""
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -464,6 +584,55 @@ def test_restarting_the_loop_leaks_no_thread_and_no_file_descriptor(run_python: 
     )
     before, after = proc.stdout.splitlines()
     assert before == after
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sets RLIMIT_NOFILE")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_file_descriptors_the_first_call_raises_oserror_and_a_later_one_starts_the_loop(
+    run_python: RunPython, backend: str
+) -> None:
+    # Starting the loop takes a few descriptors; with one more allowed at each attempt, every
+    # step of the start fails once, until one attempt has all it needs.
+    proc = run_python(
+        f"""
+        import errno, gc, os, resource, threading
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+
+        @decorator
+        async def answer():
+            return 42
+
+        answer().result(timeout=5)  # first use: imports and lazily made objects
+        unsync.shutdown()
+
+        def lowest_free_descriptor():
+            fd = os.dup(0)
+            os.close(fd)
+            return fd
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        free = lowest_free_descriptor()
+        failures = []
+        for allowed in range(free, free + 30):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+            try:
+                outcome = answer().result(timeout=5)
+            except BaseException as exc:
+                outcome = f"{{type(exc).__name__}}: {{errno.errorcode.get(getattr(exc, 'errno', None))}}"
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            if outcome == 42:
+                break
+            failures.append(outcome)
+            assert not any(t.name == "unsync-ambient-loop" for t in threading.enumerate()), "a loop thread is left"
+            gc.collect()  # what the failed start left: so each attempt starts from the same free descriptors
+            assert lowest_free_descriptor() == free, "a failed start kept a descriptor"
+        print(outcome, len(failures) >= 4, set(failures))
+        """
+    )
+    assert proc.stdout.splitlines() == ["42 True {'OSError: EMFILE'}"]
 
 
 # Appended to a script that has imported unsync as `decorator`: calls one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sniffio
 
 from unsync import Unfuture, unsync
 
@@ -47,3 +48,16 @@ def test_an_unfuture_of_something_unsupported_says_what_it_accepts() -> None:
         Unfuture(5)  # type: ignore[call-overload]
     message = str(raised.value)
     assert "5" in message and "concurrent.futures.Future" in message and "awaitable" in message
+
+
+def test_awaiting_an_unfuture_under_an_async_library_it_does_not_support_says_which_it_does() -> None:
+    async def wait_for(future: Unfuture[None]) -> None:
+        await future
+
+    awaiting = wait_for(Unfuture())
+    sniffio.thread_local.name = "curio"  # what such a library declares while it runs
+    try:
+        with pytest.raises(RuntimeError, match=r"awaited under asyncio \(uvloop included\) or trio, not under curio"):
+            awaiting.send(None)
+    finally:
+        sniffio.thread_local.name = None

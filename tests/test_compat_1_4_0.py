@@ -101,6 +101,48 @@ print("ok")
     assert proc.stderr == ""
 
 
+def test_calls_made_by_a_task_that_stops_the_loop_end_cancelled_or_saying_they_did_not_run(
+    run_python: RunPython,
+) -> None:
+    # The loop stops at the end of the task's step: the calls it made never take their first.
+    proc = run_python(
+        STOP_LIKE_A_FIXTURE
+        + """
+import concurrent.futures
+from unsync import Unfuture
+
+@unsync
+async def sleeper():
+    await asyncio.sleep(3600)
+
+async def follow_up(done):
+    return done.result()
+
+@unsync
+async def stop_the_loop_as_it_makes_calls():
+    running = sleeper()  # running from the moment it is made
+    continuation = Unfuture.from_value(0).then(follow_up)  # would start in its task's first step
+    asyncio.get_running_loop().stop()
+    return running, continuation
+
+loop_thread = unsync.thread
+running, continuation = stop_the_loop_as_it_makes_calls().result(timeout=10)
+loop_thread.join(10)
+try:
+    running.result(timeout=10)
+except concurrent.futures.CancelledError:
+    print("running: cancelled")
+try:
+    continuation.result(timeout=10)
+except RuntimeError as error:
+    print("continuation:", "did not run" in str(error) and "unsync.shutdown()" in str(error))
+print(answer().result(timeout=10))
+"""
+    )
+    assert proc.stdout.splitlines() == ["running: cancelled", "continuation: True", "42"]
+    assert proc.stderr == ""
+
+
 def test_exit_after_the_loop_was_stopped_from_outside_prints_nothing(run_python: RunPython) -> None:
     proc = run_python(STOP_LIKE_A_FIXTURE + "run_one_test()\n")
     assert proc.stderr == ""

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from conftest import RunPython
+
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -32,3 +34,20 @@ def test_help_and_a_bad_option() -> None:
     bad = run_demo("--backend", "curio")
     assert bad.returncode == 2
     assert "invalid choice: 'curio'" in bad.stderr
+
+
+def test_without_trio_the_tour_says_why_it_skipped_trio(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import sys, threading
+        sys.modules["trio"] = None  # as if trio were not installed
+        from unsync.__main__ import main  # importing the tour runs none of it
+
+        assert [t.name for t in threading.enumerate()] == ["MainThread"]
+        sys.exit(main(["--backend", "trio"]))
+        """
+    )
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        "backend: trio   skipped: the trio backend needs trio: install it with `pip install 'unsync[trio]'`"
+    )

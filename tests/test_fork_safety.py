@@ -220,3 +220,44 @@ if __name__ == "__main__":
 """
     )
     assert proc.stdout.splitlines() == ["0", "True"]
+
+
+def test_a_thread_executor_future_pending_at_fork_fails_at_once_in_the_child(run_python: RunPython) -> None:
+    # The futures of unsync.thread_executor.submit() are concurrent.futures ones, not Unfutures.
+    proc = run_python(
+        PRELUDE.format(backend="asyncio")
+        + """
+gate, running = threading.Event(), threading.Event()
+
+def blocked():
+    running.set()
+    gate.wait(30)
+    return "done in the parent"
+
+executor = unsync.thread_executor
+unsync.thread_limit = 1
+inherited = {"running": executor.submit(blocked), "waiting": executor.submit(blocked)}
+running.wait(10)
+pid = os.fork()
+if pid == 0:
+    lines = []
+    for name, future in inherited.items():
+        try:
+            future.result(timeout=2)
+            lines.append(f"{name}: result")
+        except RuntimeError as exc:
+            lines.append(f"{name}: {'fork' in str(exc)}")
+        except BaseException as exc:
+            lines.append(f"{name}: {type(exc).__name__}")
+    with open("child.txt", "w") as out:
+        out.write("\\n".join(lines))
+    os._exit(0)
+print(wait_for_child(pid, 20))
+gate.set()
+print([future.result(timeout=10) for future in inherited.values()], open("child.txt").read().splitlines())
+"""
+    )
+    assert proc.stdout.splitlines() == [
+        "0",
+        "['done in the parent', 'done in the parent'] ['running: True', 'waiting: True']",
+    ]

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import pickle
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +82,37 @@ def test_a_successful_unfuture_logs_nothing(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level("ERROR", logger="unsync"):
         Unfuture.from_value(1)
         gc.collect()
+    assert not [r for r in caplog.records if r.name == "unsync"]
+
+
+def abandon_an_awaiter(future: Unfuture[str]) -> asyncio.Task[str]:
+    """A task awaiting ``future`` on a loop that was closed without it (it ran something else, then close())."""
+
+    async def awaiter() -> str:
+        return await future
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(awaiter())
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    return task
+
+
+def test_completing_an_unfuture_that_a_task_of_a_closed_loop_awaited_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    here: Unfuture[str] = Unfuture()
+    elsewhere: Unfuture[str] = Unfuture()
+    with caplog.at_level("ERROR", logger="unsync"):
+        awaiters = [abandon_an_awaiter(here), abandon_an_awaiter(elsewhere)]
+        here.set_result("set by the thread that ran the loop")
+        setter = threading.Thread(target=elsewhere.set_result, args=("set by another thread",))
+        setter.start()
+        setter.join()
+        assert here.result() == "set by the thread that ran the loop"
+        assert elsewhere.result() == "set by another thread"
+        del awaiters
+        gc.collect()  # asyncio reports, on its own logger, tasks destroyed while pending
     assert not [r for r in caplog.records if r.name == "unsync"]
 
 

@@ -47,7 +47,7 @@ class Session:
         self.exited: Unfuture[bool] = Unfuture()
 
     def abandon(self, task: Unfuture[None]) -> None:
-        """The task never ran (the ambient loop stopped first): nobody will enter or exit."""
+        """If the task was cancelled (the loop stopped before it ran, or under the block), say so to the block."""
         if task.cancelled():
             self.entered.cancel()
             self.exited.cancel()
@@ -57,7 +57,7 @@ async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> N
     """Enter ``manager``, wait for the body to end, and exit it, all in this one task.
 
     Every outcome goes to the code in the block through the session, so the
-    task itself always ends quietly.
+    task itself ends quietly, or cancelled if the ambient loop stops under the block.
     """
     try:
         value = await manager.__aenter__()
@@ -73,8 +73,13 @@ async def hold(manager: AbstractAsyncContextManager[Any], session: Session) -> N
     del value
     try:
         error = await session.body_outcome
-    except BaseException as stopping:  # the ambient loop is stopping under the block
-        error = stopping
+    except BaseException as stopping:
+        # The ambient loop is stopping under the block: the manager exits now, and the block's
+        # end raises CancelledError (Session.abandon), as when the loop stops before the manager
+        # is entered.  The manager's answer is about the stop, so it cannot suppress the body's error.
+        with contextlib.suppress(BaseException):
+            await manager.__aexit__(type(stopping), stopping, stopping.__traceback__)
+        raise
     try:
         if error is None:
             suppress = await manager.__aexit__(None, None, None)
@@ -132,7 +137,7 @@ class UnsyncContext(Generic[T_co]):
         session = self._session
         if session is None or not session.entered.done():
             raise RuntimeError(f"{self!r} was not entered")
-        session.body_outcome.set_result(error)
+        set_outcome(session.body_outcome, error, None)  # not awaited any more if the loop stopped under the block
         return session.exited
 
     # -- sync ------------------------------------------------------------------

@@ -67,9 +67,7 @@ def check_grace_period(seconds: object) -> float | None:
 
 
 def run_exit() -> None:
-    """Finish or abandon the pools' calls, then run the final steps (once)."""
-    if state.exiting:
-        return
+    """Finish or abandon the pools' calls, then run the final steps."""
     state.exiting = True
     grace = state.grace_period
     deadline = None if grace is None else time.monotonic() + grace

@@ -62,3 +62,22 @@ def test_a_task_factory_set_on_the_loop_makes_the_task_of_every_call() -> None:
         unsync.loop.set_task_factory(None)
     assert from_a_thread in made
     assert from_the_loop in made
+
+
+def test_awaiting_a_call_cancelled_in_its_first_step_raises_cancelled_error_in_the_awaiting_task() -> None:
+    @unsync
+    async def awaits_a_cancelled_future() -> None:
+        cancelled = asyncio.get_running_loop().create_future()
+        cancelled.cancel()
+        await cancelled
+
+    @unsync
+    async def awaiting() -> str:
+        call = awaits_a_cancelled_future()
+        try:
+            await call
+        except asyncio.CancelledError:
+            return f"CancelledError, and the call is cancelled: {call.cancelled()}"
+        return "no error"
+
+    assert awaiting().result(timeout=5) == "CancelledError, and the call is cancelled: True"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 
 import anyio
 import pytest
@@ -73,6 +74,23 @@ def test_a_cancellation_reaches_only_its_own_call() -> None:
         assert _wait_cancelled(doomed)
         assert nap(0).result(timeout=5) == "rested"
         assert nap(0.02).result(timeout=5) == "rested"
+
+
+def test_cancelling_a_running_coroutine_while_the_loop_is_stuck_in_blocking_code_answers_once_it_is_free() -> None:
+    started, cleaned_up, job = make_cancellable()
+    blocking = threading.Event()
+
+    @unsync
+    async def blocks_the_loop() -> None:
+        blocking.set()
+        time.sleep(0.3)  # longer than cancel() waits between looks at the loop's thread
+
+    assert started.wait(5)
+    stuck = blocks_the_loop()
+    assert blocking.wait(5)
+    assert job.cancel()
+    assert cleaned_up.wait(5) and _wait_cancelled(job)
+    assert stuck.done()  # the answer came once the loop had run the cancellation
 
 
 def test_a_call_cancelled_before_it_starts_never_runs() -> None:

@@ -153,6 +153,23 @@ def test_unfuture_of_a_coroutine_or_awaitable_made_on_the_ambient_loop() -> None
     assert outer().result(timeout=10) == (unsync.thread, 3)
 
 
+def test_unfuture_of_a_coroutine_made_on_the_ambient_loop_and_cancelled_at_once_never_runs_it() -> None:
+    ran: list[str] = []
+
+    async def record() -> None:
+        ran.append("ran")
+
+    @unsync
+    async def make_and_cancel() -> tuple[bool, bool]:
+        job: Unfuture[None] = Unfuture(record())
+        accepted = job.cancel()
+        await anyio.sleep(0.01)  # time for its task to take its first step
+        return accepted, job.cancelled()
+
+    assert make_and_cancel().result(timeout=5) == (True, True)
+    assert ran == []
+
+
 def test_unfuture_of_an_awaitable_inside_another_loop_is_refused() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match=r"ambiguous.*Await it here, or pass a coroutine"):
@@ -214,6 +231,38 @@ def test_unfuture_of_an_asyncio_future_that_fails() -> None:
             mirrored.result(timeout=10)
     finally:
         stop_asyncio_loop(loop, thread)
+
+
+def test_unfuture_of_an_asyncio_future_whose_loop_has_closed() -> None:
+    loop = asyncio.new_event_loop()
+    pending: asyncio.Future[int] = loop.create_future()
+    answered: asyncio.Future[int] = loop.create_future()
+    answered.set_result(7)
+    failed: asyncio.Future[int] = loop.create_future()
+    failed.set_exception(KeyError("gone"))
+    cancelled: asyncio.Future[int] = loop.create_future()
+    cancelled.cancel()
+    loop.close()
+    with pytest.raises(ValueError, match=r"would never finish: its event loop is closed"):
+        Unfuture(pending)
+    # A finished one still has its outcome, which nothing on the loop needs to deliver.
+    assert Unfuture(answered).result(timeout=0) == 7
+    with pytest.raises(KeyError, match="gone"):
+        Unfuture(failed).result(timeout=0)
+    assert Unfuture(cancelled).cancelled()
+
+
+def test_cancelling_unfuture_of_an_asyncio_future_whose_loop_has_since_closed_reports_failure() -> None:
+    loop, thread = run_asyncio_loop_in_a_thread()
+    source: asyncio.Future[int] = asyncio.run_coroutine_threadsafe(make_future(), loop).result(10)
+    follower: Unfuture[int] = Unfuture(source)
+    stop_asyncio_loop(loop, thread)
+    assert follower.cancel() is False
+    assert not follower.done() and not source.cancelled()
+
+
+async def make_future() -> asyncio.Future[int]:
+    return asyncio.get_running_loop().create_future()
 
 
 @pytest.mark.parametrize("source", [42, "text", [1, 2], print])
@@ -279,9 +328,11 @@ def test_the_future_view_of_a_thread_cannot_cancel_it_either() -> None:
     view = view_of(job)
     while not job.running():
         time.sleep(0.001)
+    assert view.running()
     assert view.cancel() is job.cancel() is False
     release.set()
     assert view.result(timeout=10) == "done"
+    assert not view.running()
 
 
 def test_the_future_view_reports_the_exception() -> None:

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 import unsync
+from conftest import RunPython
 
 
 class Resource:
@@ -127,6 +128,36 @@ def test_an_error_while_entering_reaches_the_with_statement() -> None:
         trio.run(use)
 
 
+class FailsToClose(Resource):
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        await super().__aexit__(exc_type, exc, tb)
+        raise BrokenPipeError("could not close")
+
+
+def test_an_error_while_exiting_reaches_the_end_of_the_with_statement() -> None:
+    resource = FailsToClose()
+    with pytest.raises(BrokenPipeError, match="could not close"), unsync.context(resource):
+        pass
+
+    async def use() -> None:
+        async with unsync.context(resource):
+            pass
+
+    with pytest.raises(BrokenPipeError, match="could not close"):
+        asyncio.run(use())
+    with pytest.raises(BrokenPipeError, match="could not close"):
+        trio.run(use)
+    assert resource.exited_with == [None] * 3
+
+
+def test_exiting_a_context_that_was_never_entered_says_so() -> None:
+    # ExitStack.push() registers only the exit: a slip for enter_context().
+    with pytest.raises(RuntimeError, match="was not entered"), contextlib.ExitStack() as stack:
+        stack.push(unsync.context(Resource()))
+    with pytest.raises(RuntimeError, match="was not entered"), contextlib.ExitStack() as stack:
+        stack.push(open_resource(Resource()))
+
+
 def test_cancelling_the_body_of_async_with_still_exits_the_manager() -> None:
     resource = Resource()
 
@@ -167,6 +198,36 @@ def test_cancelling_an_asyncio_task_in_the_body_still_exits_the_manager_before_t
 
     assert asyncio.run(main()) == 1
     assert isinstance(resource.exited_with[0], asyncio.CancelledError)
+
+
+def test_when_the_ambient_loop_stops_under_the_block_the_manager_exits_and_the_block_ends_cancelled(
+    run_python: RunPython, anyio_backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import concurrent.futures, contextlib
+        import unsync
+        unsync.use_backend({anyio_backend!r})
+        log = []
+
+        @contextlib.asynccontextmanager
+        async def connection():
+            try:
+                yield "connection"
+            finally:
+                log.append("closed")
+
+        try:
+            with unsync.context(connection()) as value:
+                unsync.shutdown()
+                log.append(f"{{value}} still in the block")
+        except concurrent.futures.CancelledError:
+            log.append("cancelled at the end of the block")
+        print(log)
+        """
+    )
+    assert proc.stdout.strip() == str(["closed", "connection still in the block", "cancelled at the end of the block"])
+    assert proc.stderr == ""
 
 
 # -- through the decorator ---------------------------------------------------------------
@@ -218,6 +279,23 @@ def test_the_unfuture_of_a_coroutine_that_returns_a_manager_is_entered_with_with
     assert trio.run(use) == "connection"
     assert resource.threads == ["unsync-ambient-loop"] * 6
     assert [type(exc) for exc in resource.exited_with] == [KeyError, type(None), type(None)]
+
+
+def test_a_continuation_that_is_an_asynccontextmanager_function_gives_a_context_to_enter() -> None:
+    log: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def labelled(done: unsync.Unfuture[Resource]) -> AsyncIterator[str]:
+        async with done.result() as value:
+            log.append("entered")
+            yield f"{value} ready"
+        log.append("exited")
+
+    context = open_resource(Resource()).then(labelled).result(timeout=5)
+    assert isinstance(context, unsync.UnsyncContext)
+    with context as value:
+        assert value == "connection ready"
+    assert log == ["entered", "exited"]
 
 
 def test_the_unfuture_of_a_call_that_returns_no_manager_cannot_be_entered() -> None:

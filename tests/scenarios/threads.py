@@ -37,12 +37,12 @@ def test_the_callers_contextvars_are_visible_in_the_worker() -> None:
 
 def test_a_worker_can_call_back_into_the_ambient_loop() -> None:
     @unsync
-    def blocking_then_async() -> tuple[int, int]:
+    def blocking_then_async() -> tuple[int, list[int]]:
         via_unsync = loop_value(1).result()
-        via_anyio = anyio.from_thread.run(loop_value.__wrapped__, 2, token=unsync.token)
+        via_anyio = [anyio.from_thread.run(loop_value.__wrapped__, n, token=unsync.token) for n in (2, 3)]
         return via_unsync, via_anyio
 
-    assert blocking_then_async().result() == (10, 20)
+    assert blocking_then_async().result() == (10, [20, 30])
 
 
 class Concurrency:

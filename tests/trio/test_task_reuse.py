@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import trio
 
+from scenarios.awaiting import make_cancellable
 from unsync import unsync
 
 
@@ -26,6 +27,17 @@ def test_after_a_burst_only_a_bounded_number_of_idle_tasks_stay() -> None:
     assert tasks_beside_this_one().result(timeout=5) >= 299  # the burst ran concurrently
     assert [call.result(timeout=5) for call in burst] == ["rested"] * 300
     assert tasks_beside_this_one().result(timeout=5) <= 64
+
+
+def test_a_call_cancelled_once_the_most_idle_tasks_wait_leaves_no_extra_task() -> None:
+    # The cancelled call's task is the one too many: it ends rather than wait idle.
+    started, cleaned_up, doomed = make_cancellable()
+    assert started.wait(5)
+    burst = [rest(0.2) for _ in range(64)]
+    assert [call.result(timeout=5) for call in burst] == ["rested"] * 64
+    assert doomed.cancel() and cleaned_up.wait(5)
+    assert tasks_beside_this_one().result(timeout=5) <= 64
+    assert rest(0).result(timeout=5) == "rested"
 
 
 def test_sequential_calls_reuse_one_task() -> None:

@@ -261,7 +261,8 @@ async def wait_until_done(future: Unfuture[Any]) -> None:
 
         def wake_waiter(_: object) -> None:
             if threading.get_ident() == awaiting_thread:
-                set_if_pending(waiter)
+                if not loop.is_closed():  # a closed loop has no one left to wake, as below
+                    set_if_pending(waiter)
                 return
             try:
                 loop.call_soon_threadsafe(set_if_pending, waiter)

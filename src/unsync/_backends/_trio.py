@@ -45,6 +45,7 @@ class Spawner(Producer):
         "_runners",
         "_thread",
         "_token",
+        "_waker",
     )
 
     def __init__(self) -> None:
@@ -58,11 +59,14 @@ class Spawner(Producer):
         self._idle_context = contextvars.Context()
         self._closing = trio.Event()
         self._all_idle: trio.Event | None = None
+        self._waker: EventfdWaker | None = None
 
     async def serve(self, *, task_status: TaskStatus[None]) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.current_thread()
         self._idle_context = contextvars.copy_context()
+        # Made before the nursery opens, which would wrap a failure (no descriptor left) in an ExceptionGroup.
+        self._waker = EventfdWaker() if has_eventfd() else None
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -94,9 +98,9 @@ class Spawner(Producer):
         return future
 
     def make_waker(self, handler: Callable[[], object]) -> Callable[[], None]:
-        if has_eventfd():
+        waker = self._waker
+        if waker is not None:
             assert self._nursery is not None
-            waker = EventfdWaker()
             # The nursery's cancellation at aclose() ends the watch.
             self._nursery.start_soon(self._watch, waker, handler, name="unsync waker")
             return waker.wake
