@@ -28,7 +28,7 @@ import anyio
 import pytest
 import trio
 
-from unsync import UnsyncStream, unsync
+from unsync import Unfuture, UnsyncStream, unsync
 
 KINDS = ["async", "blocking"]
 kinds = pytest.mark.parametrize("kind", KINDS)
@@ -386,6 +386,18 @@ def test_send_and_throw_from_sync_code() -> None:
         stream.close()
 
 
+def test_throwing_something_that_is_no_exception_is_refused_and_the_stream_goes_on() -> None:
+    for make in (running_total, running_total_blocking):
+        stream = make()
+        assert next(stream) == 0
+        with pytest.raises(TypeError, match=r"throw\(\) needs an exception instance or class, not 'reset'"):
+            stream.throw("reset")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="needs an exception instance or class"):
+            asyncio.run(stream.athrow(42))  # type: ignore[arg-type]
+        assert stream.send(3) == 3
+        stream.close()
+
+
 @kinds
 def test_send_needs_a_stream_without_read_ahead(kind: str) -> None:
     _, count = counter(kind, read_ahead=2)
@@ -501,6 +513,21 @@ def test_a_cleanup_that_raises_makes_close_raise(messy: Callable[[], UnsyncStrea
     assert next(stream) == 1
     with pytest.raises(OSError, match="cleanup failed"):
         stream.close()
+    stream.close()  # closed already: its cleanup's failure was reported once
+
+
+@pytest.mark.parametrize("messy", [messy_async, messy_blocking])
+def test_a_cleanup_that_raises_makes_aclose_raise_once(messy: Callable[[], UnsyncStream[int]]) -> None:
+    async def consume() -> list[int]:
+        stream = messy()
+        first = await stream.__anext__()
+        with pytest.raises(OSError, match="cleanup failed"):
+            await stream.aclose()
+        await stream.aclose()
+        return [first]
+
+    assert asyncio.run(consume()) == [1]
+    assert trio.run(consume) == [1]
 
 
 # -- breaking out, consumer errors, garbage collection -------------------------------------
@@ -748,6 +775,38 @@ def test_when_the_ambient_loop_stops_under_a_stream_the_consumer_gets_cancelled_
         "cleanup ran: True",
         "[]",
     ], done.stderr
+
+
+@kinds
+def test_a_stream_shows_which_generator_it_streams(kind: str) -> None:
+    _, count = counter(kind)
+    with count(3) as stream:
+        assert repr(stream) == f"<UnsyncStream of counter.<locals>.count_{kind}>"
+
+
+@unsync
+async def countdown_async(start: Unfuture[int]) -> AsyncIterator[int]:
+    n = start.result()
+    while n:
+        yield n
+        n -= 1
+
+
+@unsync
+def countdown_blocking(start: Unfuture[int]) -> Iterator[int]:
+    n = start.result()
+    while n:
+        yield n
+        n -= 1
+
+
+@pytest.mark.parametrize("countdown", [countdown_async, countdown_blocking])
+def test_a_generator_function_as_a_continuation_gives_an_unfuture_of_its_stream(
+    countdown: Callable[[Unfuture[int]], UnsyncStream[int]],
+) -> None:
+    stream = Unfuture.from_value(3).then(countdown).result(timeout=5)
+    assert isinstance(stream, UnsyncStream)
+    assert list(stream) == [3, 2, 1]
 
 
 # -- misuse --------------------------------------------------------------------------------
