@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from unsync import Unfuture, unsync
+from unsync import Unfuture, UnsyncStream, unsync
 
 
 @pytest.mark.parametrize("timeout", [-1, -0.5, 0, 0.0])
@@ -47,3 +47,10 @@ def test_an_unfuture_of_something_unsupported_says_what_it_accepts() -> None:
         Unfuture(5)  # type: ignore[call-overload]
     message = str(raised.value)
     assert "5" in message and "concurrent.futures.Future" in message and "awaitable" in message
+
+
+def test_an_unsync_stream_made_by_hand_without_a_feed_is_a_type_error_and_nothing_more() -> None:
+    # The half-made stream is collected at once; an exception in its __del__ would be
+    # "ignored" on stderr, which the suite's filterwarnings turns into a failure here.
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'feed'"):
+        UnsyncStream()  # type: ignore[call-arg]
