@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import multiprocessing
 import os
 import signal
@@ -13,6 +14,8 @@ import pytest
 
 from process_watching import is_running, pid_written_to, wait_until
 from scenarios.cpu_work import (
+    ONE_AT_A_TIME,
+    an_instance_of_a_class_only_the_worker_has,
     describe,
     exit_abruptly,
     exit_the_interpreter,
@@ -22,6 +25,7 @@ from scenarios.cpu_work import (
     make_a_lock,
     spin_forever,
     sum_of_squares,
+    wait_for_file_one_at_a_time,
     worker_pid,
 )
 from unsync import WorkerProcessDied, unsync
@@ -63,6 +67,8 @@ def test_functions_no_worker_can_import_are_refused_at_the_call() -> None:
         refused(1)
     with pytest.raises(TypeError, match="lambda"):
         unsync(cpu_bound=True)(lambda: None)()
+    with pytest.raises(TypeError, match="it has no module and name to import it by"):
+        unsync(cpu_bound=True)(functools.partial(pow, 2))(10)
 
 
 def test_cancelling_running_cpu_work_terminates_its_worker(tmp_path: Path) -> None:
@@ -113,3 +119,27 @@ def test_system_exit_in_a_worker_is_the_callers_and_the_worker_stays() -> None:
         exit_the_interpreter().result(timeout=30)
     assert caught.value.code == 5
     assert worker_pid().result(timeout=30) == first
+
+
+def test_a_result_that_cannot_be_unpickled_here_is_named_and_the_worker_goes_on() -> None:
+    first = worker_pid().result(timeout=30)
+    with pytest.raises(
+        TypeError,
+        match=r"what an_instance_of_a_class_only_the_worker_has\(\) returned came back from its worker process "
+        r"but cannot be unpickled here: No module named 'made_in_the_worker'",
+    ):
+        an_instance_of_a_class_only_the_worker_has().result(timeout=30)
+    assert worker_pid().result(timeout=30) == first
+
+
+def test_a_limit_bounds_cpu_bound_calls_too(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    first = wait_for_file_one_at_a_time(str(gate))
+    second = wait_for_file_one_at_a_time(str(gate))
+    assert (ONE_AT_A_TIME.running, ONE_AT_A_TIME.waiting) == (1, 1)
+    wait_until(lambda: Path(f"{gate}.started").exists(), "the first call never started")
+    assert not second.running()
+    gate.write_text("")
+    assert [first.result(timeout=30), second.result(timeout=30)] == ["released"] * 2
+    # The slot is given back by a done callback, which may run just after result() returns.
+    wait_until(lambda: ONE_AT_A_TIME.running == 0, "the second call kept its slot")
