@@ -405,3 +405,46 @@ def test_a_large_argument_is_not_copied_in_the_parent(run_python: RunPython) -> 
         f"{200 * 1024 * 1024} {200 * 1024 * 1024}",
         "peak grew by less than a copy: True",
     ]
+
+
+# Workers print to standard error when the program has no standard output to share.
+WITHOUT_STANDARD_OUTPUT = """
+import os, sys
+import unsync
+from unsync import unsync as decorator
+
+@decorator(cpu_bound=True)
+def shout(n):
+    print("working on", n, flush=True)
+    return n * 2
+
+@decorator
+async def nothing():
+    pass
+
+if __name__ == "__main__":
+    unsync.use_backend({backend!r})
+    if sys.stdout is not None:
+        nothing().result(timeout=30)  # the loop's own descriptors are open before ours closes
+        sys.stdout.flush()
+        os.close(1)
+        sys.stdout = None
+    print("result", shout(21).result(timeout=30), file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a closed descriptor 1, through sh")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("closed", ["from the start", "while it runs"])
+def test_a_program_without_standard_output_still_runs_cpu_bound_calls(
+    tmp_path: Path, backend: str, closed: str
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(WITHOUT_STANDARD_OUTPUT.format(backend=backend))
+    # Started with descriptor 1 closed, the interpreter has sys.stdout None, and the
+    # descriptors it opens later take that number: none of them is an output to share.
+    command = ["/bin/sh", "-c", 'exec "$0" "$1" >&-'] if closed == "from the start" else []
+    proc = subprocess.run(
+        [*command, sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "working on 21\nresult 42\n")
