@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import py_compile
 import signal
 import subprocess
 import sys
@@ -448,3 +449,44 @@ def test_a_program_without_standard_output_still_runs_cpu_bound_calls(
         [*command, sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "working on 21\nresult 42\n")
+
+
+def test_a_program_run_with_python_c_can_call_the_cpu_bound_functions_of_its_modules(tmp_path: Path) -> None:
+    (tmp_path / "work.py").write_text(
+        textwrap.dedent(
+            """
+            from unsync import unsync
+
+            @unsync(cpu_bound=True)
+            def double(n):
+                return 2 * n
+            """
+        )
+    )
+    # No script for a worker to run: it imports the module by name.
+    program = "import work; print(work.double(21).result(timeout=30))"
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "42\n", "")
+
+
+def test_a_script_run_from_its_compiled_file_can_call_its_own_cpu_bound_functions(tmp_path: Path) -> None:
+    source = tmp_path / "script.py"
+    source.write_text(
+        textwrap.dedent(
+            """
+            from unsync import unsync
+
+            @unsync(cpu_bound=True)
+            def double(n):
+                return 2 * n
+
+            if __name__ == "__main__":
+                print(double(21).result(timeout=30))
+            """
+        )
+    )
+    compiled = tmp_path / "script.pyc"
+    py_compile.compile(str(source), cfile=str(compiled), doraise=True)
+    source.unlink()  # shipped without its source: no guard can be read from it, and none is demanded
+    proc = subprocess.run([sys.executable, str(compiled)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "42\n", "")
