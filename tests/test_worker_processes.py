@@ -490,3 +490,40 @@ def test_a_script_run_from_its_compiled_file_can_call_its_own_cpu_bound_function
     source.unlink()  # shipped without its source: no guard can be read from it, and none is demanded
     proc = subprocess.run([sys.executable, str(compiled)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "42\n", "")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_that_cannot_be_started_fails_the_call_and_leaves_no_descriptor_open(
+    run_python: RunPython, backend: str
+) -> None:
+    # As in an embedding application whose sys.executable is not a Python interpreter.
+    proc = run_python(
+        f"""
+        import os, sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        @decorator
+        async def nothing():
+            pass
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            nothing().result(timeout=30)
+            interpreter, sys.executable = sys.executable, os.path.abspath("no-such-python")
+            before = sorted(os.listdir("/proc/self/fd"))
+            try:
+                double(21).result(timeout=30)
+            except FileNotFoundError as exc:
+                print("FileNotFoundError", os.path.basename(exc.filename))
+            print("descriptors left open:", sorted(set(os.listdir("/proc/self/fd")) - set(before)))
+            sys.executable = interpreter
+            print(double(21).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["FileNotFoundError no-such-python", "descriptors left open: []", "42"]
