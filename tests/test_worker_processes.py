@@ -527,3 +527,48 @@ def test_a_worker_that_cannot_be_started_fails_the_call_and_leaves_no_descriptor
         """
     )
     assert proc.stdout.splitlines() == ["FileNotFoundError no-such-python", "descriptors left open: []", "42"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="large buffers travel in memory files on Linux")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_argument_no_memory_file_can_hold_fails_the_call_with_the_systems_error(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import os, resource, signal
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def size(data):
+            return len(data)
+
+        def memory_files():
+            found = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{{fd}}").startswith("/memfd:"):
+                        found.append(fd)
+                except FileNotFoundError:
+                    pass
+            return found
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            print(size(b"").result(timeout=30))
+            # A file size limit (ulimit -f) holds for memory files too; ignoring SIGXFSZ,
+            # a write past it fails instead of killing the program.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+            try:
+                size(bytes(4 * 1024 * 1024)).result(timeout=30)
+            except OSError as exc:
+                print(type(exc).__name__, exc.strerror)  # not blamed on the argument, which pickles
+            print("memory files open:", memory_files())
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            print(size(bytes(4 * 1024 * 1024)).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["0", "OSError File too large", "memory files open: []", str(4 * 1024 * 1024)]
