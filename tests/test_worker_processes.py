@@ -572,3 +572,31 @@ def test_a_large_argument_no_memory_file_can_hold_fails_the_call_with_the_system
         """
     )
     assert proc.stdout.splitlines() == ["0", "OSError File too large", "memory files open: []", str(4 * 1024 * 1024)]
+
+
+# 4 MB of text pickles into the call itself: far more than a pipe holds, so the
+# parent is still sending it when the worker dies.
+@pytest.mark.parametrize("length", [1, 4_000_000])
+def test_a_worker_that_dies_as_it_loads_the_script_fails_the_call_with_its_exit_code(
+    run_python: RunPython, length: int
+) -> None:
+    proc = run_python(
+        f"""
+        import os
+        from unsync import WorkerProcessDied, unsync
+
+        if __name__ == "__mp_main__":
+            os._exit(3)  # as a crash of an extension module the script imports would
+
+        @unsync(cpu_bound=True)
+        def size(text):
+            return len(text)
+
+        if __name__ == "__main__":
+            try:
+                size("x" * {length}).result(timeout=30)
+            except WorkerProcessDied as exc:
+                print(exc)
+        """
+    )
+    assert proc.stdout.startswith("the worker process running size() died before it answered, with exit code 3 ")
