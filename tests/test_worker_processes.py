@@ -600,3 +600,45 @@ def test_a_worker_that_dies_as_it_loads_the_script_fails_the_call_with_its_exit_
         """
     )
     assert proc.stdout.startswith("the worker process running size() died before it answered, with exit code 3 ")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancelling_a_call_still_being_sent_ends_its_worker_and_the_next_call_works(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import concurrent.futures, os, time
+        import unsync
+        from unsync import unsync as decorator
+
+        if __name__ == "__mp_main__" and os.path.exists("stall"):
+            with open("stalled.pid", "w") as out:
+                out.write(str(os.getpid()))
+            time.sleep(60)  # reads no further: the parent is left sending the call
+
+        @decorator(cpu_bound=True)
+        def size(text):
+            return len(text)
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            open("stall", "w").close()
+            call = size("x" * 4_000_000)  # far more than a pipe holds
+            while not os.path.exists("stalled.pid") or not open("stalled.pid").read():
+                time.sleep(0.01)
+            stalled = int(open("stalled.pid").read())
+            print(call.cancel())
+            try:
+                call.result(timeout=30)
+            except concurrent.futures.CancelledError:
+                print("cancelled")
+            try:
+                os.kill(stalled, 0)
+            except ProcessLookupError:
+                print("its worker is gone")
+            os.remove("stall")
+            print(size("x" * 10).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["True", "cancelled", "its worker is gone", "10"]
