@@ -642,3 +642,50 @@ def test_cancelling_a_call_still_being_sent_ends_its_worker_and_the_next_call_wo
         """
     )
     assert proc.stdout.splitlines() == ["True", "cancelled", "its worker is gone", "10"]
+
+
+# Runs first in each worker (the program puts it on the workers' PYTHONPATH): once
+# its parent has begun to send the set-up, it kills the parent and waits for its end.
+KILL_THE_PARENT_AT_START_UP = """
+import os, select, signal, time
+
+parent = os.getppid()
+with open("worker.pid", "w") as out:
+    out.write(str(os.getpid()))
+select.select([0], [], [], 30)
+os.kill(parent, signal.SIGKILL)
+while os.getppid() == parent:
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_whose_parent_dies_while_sending_the_set_up_ends_without_running_anything(
+    run_python: RunPython, tmp_path: Path, backend: str
+) -> None:
+    (tmp_path / "start-up").mkdir()
+    (tmp_path / "start-up" / "sitecustomize.py").write_text(KILL_THE_PARENT_AT_START_UP)
+    proc = run_python(
+        f"""
+        import os, sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def touch():
+            open("ran", "w").close()
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            # The set-up carries sys.path: this entry makes it more than a pipe holds.
+            sys.path.append("x" * 4_000_000)
+            os.environ["PYTHONPATH"] = os.path.abspath("start-up")
+            touch().result(timeout=30)
+        """,
+        check=False,
+    )
+    # run_python returns once the worker, which shares the program's output pipes, has ended too.
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-signal.SIGKILL, "", "")
+    wait_until(lambda: not is_running(pid_written_to(tmp_path / "worker.pid")), "the worker outlived its parent")
+    assert not (tmp_path / "ran").exists()
