@@ -8,8 +8,11 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from process_watching import is_running, pid_written_to, wait_until
@@ -28,7 +31,8 @@ from scenarios.cpu_work import (
     wait_for_file_one_at_a_time,
     worker_pid,
 )
-from unsync import WorkerProcessDied, unsync
+from scenarios.executor_work import touch, wait_for_file
+from unsync import ProcessWorkers, WorkerProcessDied, unsync
 
 
 def test_worker_processes_are_reused() -> None:
@@ -143,3 +147,87 @@ def test_a_limit_bounds_cpu_bound_calls_too(tmp_path: Path) -> None:
     assert [first.result(timeout=30), second.result(timeout=30)] == ["released"] * 2
     # The slot is given back by a done callback, which may run just after result() returns.
     wait_until(lambda: ONE_AT_A_TIME.running == 0, "the second call kept its slot")
+
+
+@pytest.fixture
+def pool() -> Iterator[ProcessWorkers]:
+    """A process pool of one worker, unsync's process executor for the test."""
+    default = unsync.process_executor
+    own = ProcessWorkers(max_workers=1)
+    unsync.process_executor = own
+    yield own
+    unsync.process_executor = default
+    own.shutdown(cancel_futures=True)
+
+
+def test_a_call_cancelled_before_the_loop_took_it_never_runs_and_the_pool_serves_the_next(
+    pool: ProcessWorkers, tmp_path: Path
+) -> None:
+    holding, gate = threading.Event(), threading.Event()
+
+    @unsync
+    async def hold_the_loop() -> None:
+        holding.set()
+        gate.wait(5)  # blocks the loop on purpose: the next call stays queued for it
+
+    held = hold_the_loop()
+    assert holding.wait(5)
+    never = pool.submit(touch, str(tmp_path / "never"))
+    assert never.cancel()
+    gate.set()
+    held.result(timeout=5)
+    assert pool.submit(touch, str(tmp_path / "later")).result(timeout=30) == "touched"
+    assert never.cancelled() and not (tmp_path / "never").exists()
+
+
+@unsync
+async def nothing() -> None:
+    pass
+
+
+def test_a_call_cancelled_as_it_is_given_a_worker_gives_the_worker_back(pool: ProcessWorkers, tmp_path: Path) -> None:
+    running = spin_forever(str(tmp_path / "spinning.pid"))
+    pid_written_to(tmp_path / "spinning.pid")
+    waiting = worker_pid()
+    nothing().result(timeout=5)  # submitted after it: the waiting call's task waits in line by now
+
+    @unsync
+    async def free_a_slot_and_cancel() -> bool:
+        # The task that hands out the new slot runs after this step, and hands it to
+        # the waiting call, whose task then finds itself cancelled (on asyncio, always).
+        pool.max_workers = 2
+        return waiting.cancel()
+
+    assert free_a_slot_and_cancel().result(timeout=5)
+    with pytest.raises(concurrent.futures.CancelledError):
+        waiting.result(timeout=10)
+    # Its slot came back: a call runs beside the spinning one.
+    assert worker_pid().result(timeout=30) != pid_written_to(tmp_path / "spinning.pid")
+    assert running.cancel()
+
+
+def test_a_submitted_call_cancelled_after_it_was_given_a_worker_never_runs(
+    pool: ProcessWorkers, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    running = pool.submit(wait_for_file, str(gate))
+    wait_until(lambda: Path(f"{gate}.started").exists(), "the first call never started")
+    waiting = pool.submit(touch, str(tmp_path / "never"))
+    nothing().result(timeout=5)
+
+    @unsync
+    async def free_a_slot_then_cancel_from_a_thread() -> None:
+        pool.max_workers = 2
+        await anyio.sleep(0)  # the new slot is handed out meanwhile; the waiting call wakes after this step
+        # cancel() marks the future cancelled at once, then waits for this loop to cancel the call's
+        # task: on asyncio the call's task runs first, and finds its future cancelled.
+        threading.Thread(target=waiting.cancel).start()
+        while not waiting.cancelled():
+            time.sleep(0.001)
+
+    free_a_slot_then_cancel_from_a_thread().result(timeout=5)
+    assert waiting.cancelled()
+    assert pool.submit(touch, str(tmp_path / "later")).result(timeout=30) == "touched"
+    gate.write_text("")
+    assert running.result(timeout=30) == "released"
+    assert not (tmp_path / "never").exists()
