@@ -809,6 +809,88 @@ def test_a_generator_function_as_a_continuation_gives_an_unfuture_of_its_stream(
     assert list(stream) == [3, 2, 1]
 
 
+LOOP_STOPS_UNDER_A_WAITING_STREAM = """
+    import concurrent.futures, sys, time
+    import unsync
+    unsync.use_backend(sys.argv[1])
+    produced = []
+
+    @unsync.unsync
+    async def numbers():
+        for n in range(1000):
+            produced.append(n)
+            yield n
+
+    stream = numbers()
+    print(next(stream))
+    while len(produced) < 2:  # one item read ahead: the generator waits for the consumer now
+        time.sleep(0.01)
+    unsync.shutdown()
+    received = []
+    try:
+        for item in stream:
+            received.append(item)
+        print("ended after", received)
+    except concurrent.futures.CancelledError as error:
+        print("cancelled after", received, error)
+"""
+
+
+def test_when_the_ambient_loop_stops_while_a_stream_waits_for_its_consumer_the_consumer_gets_cancelled_error(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "stops.py"
+    script.write_text(textwrap.dedent(LOOP_STOPS_UNDER_A_WAITING_STREAM))
+    done = subprocess.run(
+        [sys.executable, str(script), anyio_backend], capture_output=True, text=True, timeout=30, check=False
+    )
+    # The item read ahead is not lost; what never came is not taken for the end of the stream.
+    assert done.stdout.splitlines() == ["0", "cancelled after [1] numbers: the ambient loop stopped"], done.stderr
+
+
+LOOP_STOPS_AS_A_STREAM_IS_MADE = """
+    import concurrent.futures, sys, threading
+    import anyio
+    import unsync
+    unsync.use_backend(sys.argv[1])
+    sleeping = threading.Event()
+    made = []
+
+    @unsync.unsync
+    async def numbers():
+        for n in range(1000):
+            yield n
+
+    @unsync.unsync
+    async def sleeper():
+        sleeping.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            made.append(numbers())  # as the loop stops, which cancelled this task
+
+    sleeper()
+    sleeping.wait(5)
+    unsync.shutdown()
+    received = []
+    try:
+        for item in made[0]:
+            received.append(item)
+        print("ended after", received)
+    except concurrent.futures.CancelledError as error:
+        print("cancelled after", len(received) <= 1, error)
+"""
+
+
+def test_a_stream_made_as_the_ambient_loop_stops_ends_with_cancelled_error(anyio_backend: str, tmp_path: Path) -> None:
+    script = tmp_path / "stops.py"
+    script.write_text(textwrap.dedent(LOOP_STOPS_AS_A_STREAM_IS_MADE))
+    done = subprocess.run(
+        [sys.executable, str(script), anyio_backend], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.stdout.splitlines() == ["cancelled after True numbers: the ambient loop stopped"], done.stderr
+
+
 # -- misuse --------------------------------------------------------------------------------
 
 
