@@ -189,11 +189,10 @@ def receive_file(descriptors: socket.socket | None) -> int:
     """The memory file's descriptor, passed just before its message; `ConnectionError` if it is not there."""
     if descriptors is None:
         raise ConnectionError("a message with large buffers came without a way to receive them")
+    # Room for one descriptor: the kernel closes any more that were sent.
     _, files, _, _ = socket.recv_fds(descriptors, 1, 1)
     if not files:
         raise ConnectionError("the memory file of a message did not arrive")
-    for extra in files[1:]:
-        os.close(extra)
     return files[0]
 
 
