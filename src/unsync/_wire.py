@@ -94,10 +94,8 @@ class Message:
         large: list[pickle.PickleBuffer] = []
 
         def in_band(buffer: pickle.PickleBuffer) -> bool:
-            try:
-                size = buffer.raw().nbytes
-            except BufferError:  # not contiguous: pickle copies it in band
-                return True
+            # Contiguous: pickle refuses any other PickleBuffer before it asks.
+            size = buffer.raw().nbytes
             if size < LARGE_BUFFER:
                 return True
             large.append(buffer)
