@@ -202,7 +202,6 @@ class ThreadWorkers(concurrent.futures.Executor):
         return future
 
     def _put(self, item: WorkItem) -> None:
-        new_worker = worker = None
         with self._lock:
             if self._shut_down:
                 raise RuntimeError(
@@ -211,16 +210,16 @@ class ThreadWorkers(concurrent.futures.Executor):
                     else "this thread pool has been shut down; it accepts no more work"
                 )
             if self._idle:
-                worker = self._idle.pop()
+                worker, new = self._idle.pop(), False
             else:
                 self._pending.append(item)
                 if len(self._workers) >= self._max_workers:
                     return
-                new_worker = self._new_worker()
-        if worker is not None:
+                worker, new = self._new_worker(), True
+        if new:
+            worker.thread.start()  # it takes the call from the pending ones
+        else:
             worker.hand_over(item)
-        elif new_worker is not None:
-            new_worker.thread.start()
 
     def __repr__(self) -> str:
         with self._lock:
