@@ -90,8 +90,14 @@ WorkItem = UnfutureCall | ExecutorCall
 
 # In a worker thread, `.pool` is the ThreadWorkers it serves (for the deadlock check of _limits).
 serving = threading.local()
+
+
+def _before_the_first_call() -> None:
+    """Nothing: what a new worker thread would run if _limits, which the package imports, had not set its hook."""
+
+
 # Called in each new worker thread before its first call (_limits installs its wait hook then).
-on_new_thread: Callable[[], None] | None = None
+on_new_thread: Callable[[], None] = _before_the_first_call
 
 
 class Worker:
@@ -257,8 +263,7 @@ class ThreadWorkers(concurrent.futures.Executor):
     def _serve(self) -> None:
         worker = self._worker_of_this_thread()
         serving.pool = self
-        if on_new_thread is not None:
-            on_new_thread()
+        on_new_thread()
         item = self._next_item(worker)
         while item is not RETIRE:
             if item is None:  # parked: wait to be handed a call
