@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scenarios.cpu_work import sum_of_squares, worker_pid
-from unsync import unsync
+from unsync import Limiter, unsync
 
 
 @pytest.fixture
@@ -106,3 +106,39 @@ def test_a_cpu_bound_call_to_a_shut_down_executor_fails_with_the_executors_own_e
     # Every argument pickles, so the refusal is not blamed on one of them.
     with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
         call.result(timeout=10)
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each call at once in the thread that submits it, as executors made for debugging do."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+def test_limited_calls_nest_in_one_thread_under_an_executor_that_runs_them_inline(
+    thread_executor: Callable[[concurrent.futures.Executor], None],
+) -> None:
+    outer_limit, inner_limit = Limiter(1), Limiter(1)
+    held: list[tuple[int, int]] = []
+
+    @unsync(limit=inner_limit)
+    def inner(n: int) -> int:
+        held.append((outer_limit.running, inner_limit.running))
+        return n + 1
+
+    @unsync(limit=outer_limit)
+    def outer(n: int) -> int:
+        # In this same thread, which holds the outer slot while it takes the inner one.
+        return inner(n).result() * 10
+
+    thread_executor(InlineExecutor())
+    assert outer(1).result(timeout=5) == 20
+    assert held == [(1, 1)]
+    assert (outer_limit.running, inner_limit.running) == (0, 0)
+    assert outer(2).result(timeout=5) == 30  # both slots came back
