@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import threading
+from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from conftest import RunPython
@@ -55,6 +59,22 @@ def test_options_and_the_function_in_one_call_are_refused() -> None:
 
     with pytest.raises(TypeError, match=r"pass options as @unsync\(cpu_bound=True\)"):
         unsync(work, cpu_bound=True)  # type: ignore[call-overload]
+
+
+def test_context_is_on_the_decorator_too() -> None:
+    exits: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def opened() -> AsyncIterator[str]:
+        await anyio.sleep(0)
+        try:
+            yield threading.current_thread().name
+        finally:
+            exits.append(threading.current_thread().name)
+
+    with unsync.context(opened()) as entered_in:
+        assert exits == []
+    assert [entered_in, *exits] == ["unsync-ambient-loop"] * 2
 
 
 def test_the_settings_kept_from_1_4_0_on_the_decorator(run_python: RunPython) -> None:

@@ -127,6 +127,38 @@ def test_calls_that_never_started_are_cancelled_and_named(run_python: RunPython,
     assert (tmp_path / "first.txt").exists() and not (tmp_path / "queued.txt").exists()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_cpu_bound_call_waiting_for_a_worker_at_exit_is_cancelled_and_named(
+    run_python: RunPython, tmp_path: Path, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import os, time
+        import unsync
+
+        @unsync.unsync(cpu_bound=True)
+        def first():
+            open("first.started", "w").close()
+            time.sleep(0.3)
+            open("first.txt", "w").close()
+
+        @unsync.unsync(cpu_bound=True)
+        def queued_behind_it():
+            open("queued.txt", "w").close()
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            unsync.process_limit = 1
+            first()
+            queued_behind_it()
+            while not os.path.exists("first.started"):
+                time.sleep(0.01)
+        """
+    )
+    assert proc.stderr == "queued_behind_it() was cancelled at interpreter exit: it had not started\n"
+    assert (tmp_path / "first.txt").exists() and not (tmp_path / "queued.txt").exists()
+
+
 def test_no_call_is_accepted_once_the_interpreter_shuts_down(run_python: RunPython) -> None:
     proc = run_python(
         """

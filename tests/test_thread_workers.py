@@ -134,3 +134,33 @@ def test_calls_made_as_a_worker_retires_are_never_lost() -> None:
 def test_an_idle_timeout_must_be_a_positive_number_of_seconds(idle_timeout: float) -> None:
     with pytest.raises(ValueError, match="idle_timeout must be a number of seconds above 0 and at most"):
         ThreadWorkers(idle_timeout=idle_timeout)
+
+
+@pytest.mark.parametrize("max_workers", [0, -2])
+def test_fewer_than_one_worker_is_refused_when_made_and_when_set(max_workers: int) -> None:
+    with pytest.raises(ValueError, match=f"max_workers must be at least 1, not {max_workers}"):
+        ThreadWorkers(max_workers=max_workers)
+    pool = ThreadWorkers(max_workers=2)
+    with pytest.raises(ValueError, match=f"max_workers must be at least 1, not {max_workers}"):
+        pool.max_workers = max_workers
+    assert pool.max_workers == 2
+    pool.shutdown()
+
+
+def test_a_call_may_shut_its_own_pool_down_and_wait_for_the_others() -> None:
+    pool = ThreadWorkers(max_workers=2)
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        started.set()
+        release.wait(5)
+        return "finished"
+
+    other = pool.submit(hold)
+    assert started.wait(5)
+    threading.Timer(0.1, release.set).start()
+    # Joining every worker but itself: waiting for its own thread would never end.
+    assert pool.submit(pool.shutdown, wait=True).result(timeout=5) is None
+    assert other.done() and other.result() == "finished"
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(int)

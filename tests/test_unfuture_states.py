@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import pickle
+from collections.abc import Callable
 
 import pytest
 
@@ -82,3 +83,63 @@ def test_only_finished_unfutures_pickle() -> None:
     cancelled.cancel()
     with pytest.raises(TypeError, match="it was cancelled"):
         pickle.dumps(cancelled)
+
+
+def test_exception_of_a_cancelled_unfuture_raises_cancelled_error() -> None:
+    cancelled: Unfuture[int] = Unfuture()
+    assert cancelled.cancel()
+    with pytest.raises(concurrent.futures.CancelledError, match="was cancelled"):
+        cancelled.exception(timeout=1)
+
+
+class AddsWhileCompared:
+    """A callback whose comparison, foreign code run by remove_done_callback, registers ``extra`` once."""
+
+    def __init__(self, future: Unfuture[int], extra: Callable[[Unfuture[int]], None]) -> None:
+        self.future = future
+        self.extra: Callable[[Unfuture[int]], None] | None = extra
+
+    def __call__(self, done: Unfuture[int]) -> None:
+        pass
+
+    def __eq__(self, other: object) -> bool:
+        extra, self.extra = self.extra, None
+        if extra is not None:
+            self.future.add_done_callback(extra)
+        return other is self
+
+    __hash__ = object.__hash__
+
+
+def test_remove_done_callback_also_removes_a_registration_made_while_it_compared() -> None:
+    calls: list[str] = []
+
+    def noted(_: Unfuture[int]) -> None:
+        calls.append("noted")
+
+    future: Unfuture[int] = Unfuture()
+    future.add_done_callback(AddsWhileCompared(future, noted))
+    future.add_done_callback(noted)
+    assert future.remove_done_callback(noted) == 2
+    future.set_result(1)
+    assert calls == []
+
+
+def test_remove_done_callback_finds_nothing_once_the_unfuture_settled_while_it_compared() -> None:
+    calls: list[str] = []
+
+    class SettlesWhileCompared:
+        def __call__(self, done: Unfuture[int]) -> None:
+            calls.append("ran")
+
+        def __eq__(self, other: object) -> bool:
+            if not future.done():
+                future.set_result(1)
+            return other is self
+
+        __hash__ = object.__hash__
+
+    future: Unfuture[int] = Unfuture()
+    future.add_done_callback(SettlesWhileCompared())
+    assert future.remove_done_callback(lambda done: None) == 0
+    assert calls == ["ran"]  # a callback of an Unfuture that settled has run, and stays run

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import py_compile
 import signal
 import subprocess
 import sys
@@ -405,3 +406,286 @@ def test_a_large_argument_is_not_copied_in_the_parent(run_python: RunPython) -> 
         f"{200 * 1024 * 1024} {200 * 1024 * 1024}",
         "peak grew by less than a copy: True",
     ]
+
+
+# Workers print to standard error when the program has no standard output to share.
+WITHOUT_STANDARD_OUTPUT = """
+import os, sys
+import unsync
+from unsync import unsync as decorator
+
+@decorator(cpu_bound=True)
+def shout(n):
+    print("working on", n, flush=True)
+    return n * 2
+
+@decorator
+async def nothing():
+    pass
+
+if __name__ == "__main__":
+    unsync.use_backend({backend!r})
+    if sys.stdout is not None:
+        nothing().result(timeout=30)  # the loop's own descriptors are open before ours closes
+        sys.stdout.flush()
+        os.close(1)
+        sys.stdout = None
+    print("result", shout(21).result(timeout=30), file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a closed descriptor 1, through sh")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("closed", ["from the start", "while it runs"])
+def test_a_program_without_standard_output_still_runs_cpu_bound_calls(
+    tmp_path: Path, backend: str, closed: str
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(WITHOUT_STANDARD_OUTPUT.format(backend=backend))
+    # Started with descriptor 1 closed, the interpreter has sys.stdout None, and the
+    # descriptors it opens later take that number: none of them is an output to share.
+    command = ["/bin/sh", "-c", 'exec "$0" "$1" >&-'] if closed == "from the start" else []
+    proc = subprocess.run(
+        [*command, sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "working on 21\nresult 42\n")
+
+
+def test_a_program_run_with_python_c_can_call_the_cpu_bound_functions_of_its_modules(tmp_path: Path) -> None:
+    (tmp_path / "work.py").write_text(
+        textwrap.dedent(
+            """
+            from unsync import unsync
+
+            @unsync(cpu_bound=True)
+            def double(n):
+                return 2 * n
+            """
+        )
+    )
+    # No script for a worker to run: it imports the module by name.
+    program = "import work; print(work.double(21).result(timeout=30))"
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "42\n", "")
+
+
+def test_a_script_run_from_its_compiled_file_can_call_its_own_cpu_bound_functions(tmp_path: Path) -> None:
+    source = tmp_path / "script.py"
+    source.write_text(
+        textwrap.dedent(
+            """
+            from unsync import unsync
+
+            @unsync(cpu_bound=True)
+            def double(n):
+                return 2 * n
+
+            if __name__ == "__main__":
+                print(double(21).result(timeout=30))
+            """
+        )
+    )
+    compiled = tmp_path / "script.pyc"
+    py_compile.compile(str(source), cfile=str(compiled), doraise=True)
+    source.unlink()  # shipped without its source: no guard can be read from it, and none is demanded
+    proc = subprocess.run([sys.executable, str(compiled)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "42\n", "")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_that_cannot_be_started_fails_the_call_and_leaves_no_descriptor_open(
+    run_python: RunPython, backend: str
+) -> None:
+    # As in an embedding application whose sys.executable is not a Python interpreter.
+    proc = run_python(
+        f"""
+        import os, sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def double(n):
+            return 2 * n
+
+        @decorator
+        async def nothing():
+            pass
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            nothing().result(timeout=30)
+            interpreter, sys.executable = sys.executable, os.path.abspath("no-such-python")
+            before = sorted(os.listdir("/proc/self/fd"))
+            try:
+                double(21).result(timeout=30)
+            except FileNotFoundError as exc:
+                print("FileNotFoundError", os.path.basename(exc.filename))
+            print("descriptors left open:", sorted(set(os.listdir("/proc/self/fd")) - set(before)))
+            sys.executable = interpreter
+            print(double(21).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["FileNotFoundError no-such-python", "descriptors left open: []", "42"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="large buffers travel in memory files on Linux")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_argument_no_memory_file_can_hold_fails_the_call_with_the_systems_error(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import os, resource, signal
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def size(data):
+            return len(data)
+
+        def memory_files():
+            found = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{{fd}}").startswith("/memfd:"):
+                        found.append(fd)
+                except FileNotFoundError:
+                    pass
+            return found
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            print(size(b"").result(timeout=30))
+            # A file size limit (ulimit -f) holds for memory files too; ignoring SIGXFSZ,
+            # a write past it fails instead of killing the program.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+            try:
+                size(bytes(4 * 1024 * 1024)).result(timeout=30)
+            except OSError as exc:
+                print(type(exc).__name__, exc.strerror)  # not blamed on the argument, which pickles
+            print("memory files open:", memory_files())
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            print(size(bytes(4 * 1024 * 1024)).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["0", "OSError File too large", "memory files open: []", str(4 * 1024 * 1024)]
+
+
+# 4 MB of text pickles into the call itself: far more than a pipe holds, so the
+# parent is still sending it when the worker dies.
+@pytest.mark.parametrize("length", [1, 4_000_000])
+def test_a_worker_that_dies_as_it_loads_the_script_fails_the_call_with_its_exit_code(
+    run_python: RunPython, length: int
+) -> None:
+    proc = run_python(
+        f"""
+        import os
+        from unsync import WorkerProcessDied, unsync
+
+        if __name__ == "__mp_main__":
+            os._exit(3)  # as a crash of an extension module the script imports would
+
+        @unsync(cpu_bound=True)
+        def size(text):
+            return len(text)
+
+        if __name__ == "__main__":
+            try:
+                size("x" * {length}).result(timeout=30)
+            except WorkerProcessDied as exc:
+                print(exc)
+        """
+    )
+    assert proc.stdout.startswith("the worker process running size() died before it answered, with exit code 3 ")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancelling_a_call_still_being_sent_ends_its_worker_and_the_next_call_works(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import concurrent.futures, os, time
+        import unsync
+        from unsync import unsync as decorator
+
+        if __name__ == "__mp_main__" and os.path.exists("stall"):
+            with open("stalled.pid", "w") as out:
+                out.write(str(os.getpid()))
+            time.sleep(60)  # reads no further: the parent is left sending the call
+
+        @decorator(cpu_bound=True)
+        def size(text):
+            return len(text)
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            open("stall", "w").close()
+            call = size("x" * 4_000_000)  # far more than a pipe holds
+            while not os.path.exists("stalled.pid") or not open("stalled.pid").read():
+                time.sleep(0.01)
+            stalled = int(open("stalled.pid").read())
+            print(call.cancel())
+            try:
+                call.result(timeout=30)
+            except concurrent.futures.CancelledError:
+                print("cancelled")
+            try:
+                os.kill(stalled, 0)
+            except ProcessLookupError:
+                print("its worker is gone")
+            os.remove("stall")
+            print(size("x" * 10).result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["True", "cancelled", "its worker is gone", "10"]
+
+
+# Runs first in each worker (the program puts it on the workers' PYTHONPATH): once
+# its parent has begun to send the set-up, it kills the parent and waits for its end.
+KILL_THE_PARENT_AT_START_UP = """
+import os, select, signal, time
+
+parent = os.getppid()
+with open("worker.pid", "w") as out:
+    out.write(str(os.getpid()))
+select.select([0], [], [], 30)
+os.kill(parent, signal.SIGKILL)
+while os.getppid() == parent:
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_whose_parent_dies_while_sending_the_set_up_ends_without_running_anything(
+    run_python: RunPython, tmp_path: Path, backend: str
+) -> None:
+    (tmp_path / "start-up").mkdir()
+    (tmp_path / "start-up" / "sitecustomize.py").write_text(KILL_THE_PARENT_AT_START_UP)
+    proc = run_python(
+        f"""
+        import os, sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def touch():
+            open("ran", "w").close()
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            # The set-up carries sys.path: this entry makes it more than a pipe holds.
+            sys.path.append("x" * 4_000_000)
+            os.environ["PYTHONPATH"] = os.path.abspath("start-up")
+            touch().result(timeout=30)
+        """,
+        check=False,
+    )
+    # run_python returns once the worker, which shares the program's output pipes, has ended too.
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-signal.SIGKILL, "", "")
+    wait_until(lambda: not is_running(pid_written_to(tmp_path / "worker.pid")), "the worker outlived its parent")
+    assert not (tmp_path / "ran").exists()

@@ -254,10 +254,10 @@ async def cancel_on_close(feed: LoopFeed, scope: anyio.CancelScope) -> None:
 
 async def step_through(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> None:
     while (step := feed.want()) is not CLOSE:
-        if step is None:
-            await feed.wakeup
-            continue
         try:
+            if step is None:
+                await feed.wakeup
+                continue
             if step.error is not None:
                 item = await generator.athrow(step.error)
             else:
@@ -266,7 +266,8 @@ async def step_through(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> N
             feed.deliver(END)
         except anyio.get_cancelled_exc_class():
             # Closed by the consumer (then nobody sees this), or the ambient
-            # loop is stopping: the consumer gets an error, not a silent end.
+            # loop is stopping, in a step or while waiting for the consumer:
+            # the consumer gets an error, not a silent end.
             feed.deliver(Failure(concurrent.futures.CancelledError(f"{feed.name}: the ambient loop stopped")))
             raise
         except BaseException as exc:

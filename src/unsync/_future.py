@@ -264,7 +264,10 @@ def mirror(source: Unfuture[Any] | concurrent.futures.Future[Any], target: Unfut
     if isinstance(source, Unfuture):
         if start(target, UNFUTURE_PRODUCER, source):
             source.add_done_callback(lambda done: copy_outcome(done, target))
-    elif start(target, FUTURE_PRODUCER, source):
+    else:
+        # Only Unfuture(concurrent_future) gets here, with the Unfuture it is making: nothing
+        # else can have started or settled that one yet.
+        start(target, FUTURE_PRODUCER, source)
         follow(source, target)
 
 

@@ -81,13 +81,14 @@ def _end_with_parent(requests: int, answering: threading.Event) -> None:
         hangup = select.poll()
         hangup.register(requests, 0)  # poll reports the hang-up (POLLHUP) whatever the mask
         while True:
-            with contextlib.suppress(InterruptedError):
-                if hangup.poll():
-                    if answering.is_set():
-                        os._exit(0)
-                    # Between calls the main thread is ending the worker; a call
-                    # it had just read when the parent died ends here, next round.
-                    answering.wait(0.1)
+            # Without a timeout, poll returns only with the hang-up (from then on at once), and
+            # it retries by itself when interrupted: signal handlers never run in this thread.
+            hangup.poll()
+            if answering.is_set():
+                os._exit(0)
+            # Between calls the main thread is ending the worker; a call
+            # it had just read when the parent died ends here, next round.
+            answering.wait(0.1)
 
     threading.Thread(target=watch, name="unsync-parent-watch", daemon=True).start()
 

@@ -244,6 +244,8 @@ class _PoolOnLoop:
 def _copy_of_stdout() -> int | None:
     if os.name != "posix":
         return None  # a child cannot be handed a descriptor there; it prints to stderr
+    if sys.__stdout__ is None:
+        return None  # started without one: whatever descriptor 1 is now was opened since, for something else
     try:
         return os.dup(1)
     except OSError:

@@ -90,8 +90,14 @@ WorkItem = UnfutureCall | ExecutorCall
 
 # In a worker thread, `.pool` is the ThreadWorkers it serves (for the deadlock check of _limits).
 serving = threading.local()
+
+
+def _before_the_first_call() -> None:
+    """Nothing: what a new worker thread would run if _limits, which the package imports, had not set its hook."""
+
+
 # Called in each new worker thread before its first call (_limits installs its wait hook then).
-on_new_thread: Callable[[], None] | None = None
+on_new_thread: Callable[[], None] = _before_the_first_call
 
 
 class Worker:
@@ -202,7 +208,6 @@ class ThreadWorkers(concurrent.futures.Executor):
         return future
 
     def _put(self, item: WorkItem) -> None:
-        new_worker = worker = None
         with self._lock:
             if self._shut_down:
                 raise RuntimeError(
@@ -211,16 +216,16 @@ class ThreadWorkers(concurrent.futures.Executor):
                     else "this thread pool has been shut down; it accepts no more work"
                 )
             if self._idle:
-                worker = self._idle.pop()
+                worker, new = self._idle.pop(), False
             else:
                 self._pending.append(item)
                 if len(self._workers) >= self._max_workers:
                     return
-                new_worker = self._new_worker()
-        if worker is not None:
+                worker, new = self._new_worker(), True
+        if new:
+            worker.thread.start()  # it takes the call from the pending ones
+        else:
             worker.hand_over(item)
-        elif new_worker is not None:
-            new_worker.thread.start()
 
     def __repr__(self) -> str:
         with self._lock:
@@ -258,8 +263,7 @@ class ThreadWorkers(concurrent.futures.Executor):
     def _serve(self) -> None:
         worker = self._worker_of_this_thread()
         serving.pool = self
-        if on_new_thread is not None:
-            on_new_thread()
+        on_new_thread()
         item = self._next_item(worker)
         while item is not RETIRE:
             if item is None:  # parked: wait to be handed a call

@@ -2,7 +2,8 @@
 
 import os
 
-from unsync import unsync
+from scenarios.executor_work import wait_for_file
+from unsync import Limiter, unsync
 
 
 @unsync(cpu_bound=True)
@@ -71,6 +72,30 @@ def fail_with_an_exception_that_cannot_be_rebuilt() -> None:
 @unsync(cpu_bound=True)
 def exit_the_interpreter() -> None:
     raise SystemExit(5)
+
+
+@unsync(cpu_bound=True)
+def an_instance_of_a_class_only_the_worker_has() -> object:
+    import sys
+    import types
+
+    class Thing:
+        pass
+
+    # A module made in the worker: pickle names it, and the parent has no such module.
+    module = types.ModuleType("made_in_the_worker")
+    Thing.__module__, Thing.__qualname__ = module.__name__, "Thing"
+    module.Thing = Thing  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    return Thing()
+
+
+ONE_AT_A_TIME = Limiter(1)
+
+
+@unsync(cpu_bound=True, limit=ONE_AT_A_TIME)
+def wait_for_file_one_at_a_time(path: str) -> str:
+    return wait_for_file(path)
 
 
 # -- the data path: large buffers and where pickling happens ---------------------

@@ -211,6 +211,22 @@ def test_waiting_on_a_call_that_another_holder_will_free_is_no_deadlock() -> Non
     assert [call.result(timeout=20) for call in [outer() for _ in range(4)]] == [2] * 4
 
 
+def test_a_limited_coroutine_may_await_calls_that_need_no_slot_of_its_own() -> None:
+    limiter = Limiter(1)
+
+    @unsync
+    async def helper(n: int) -> int:
+        await anyio.sleep(0.01)
+        return n * 2
+
+    @unsync(limit=limiter)
+    async def outer(n: int) -> int:
+        # Awaited while this call holds the only slot: watched for a deadlock, and there is none.
+        return await helper(n) + 1
+
+    assert [call.result(timeout=20) for call in [outer(n) for n in range(3)]] == [1, 3, 5]
+
+
 def test_raising_a_limiters_total_starts_waiting_calls_at_once(gate: threading.Event) -> None:
     limiter = Limiter(1)
 

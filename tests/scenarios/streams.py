@@ -28,7 +28,7 @@ import anyio
 import pytest
 import trio
 
-from unsync import UnsyncStream, unsync
+from unsync import Unfuture, UnsyncStream, unsync
 
 KINDS = ["async", "blocking"]
 kinds = pytest.mark.parametrize("kind", KINDS)
@@ -386,6 +386,18 @@ def test_send_and_throw_from_sync_code() -> None:
         stream.close()
 
 
+def test_throwing_something_that_is_no_exception_is_refused_and_the_stream_goes_on() -> None:
+    for make in (running_total, running_total_blocking):
+        stream = make()
+        assert next(stream) == 0
+        with pytest.raises(TypeError, match=r"throw\(\) needs an exception instance or class, not 'reset'"):
+            stream.throw("reset")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="needs an exception instance or class"):
+            asyncio.run(stream.athrow(42))  # type: ignore[arg-type]
+        assert stream.send(3) == 3
+        stream.close()
+
+
 @kinds
 def test_send_needs_a_stream_without_read_ahead(kind: str) -> None:
     _, count = counter(kind, read_ahead=2)
@@ -501,6 +513,21 @@ def test_a_cleanup_that_raises_makes_close_raise(messy: Callable[[], UnsyncStrea
     assert next(stream) == 1
     with pytest.raises(OSError, match="cleanup failed"):
         stream.close()
+    stream.close()  # closed already: its cleanup's failure was reported once
+
+
+@pytest.mark.parametrize("messy", [messy_async, messy_blocking])
+def test_a_cleanup_that_raises_makes_aclose_raise_once(messy: Callable[[], UnsyncStream[int]]) -> None:
+    async def consume() -> list[int]:
+        stream = messy()
+        first = await stream.__anext__()
+        with pytest.raises(OSError, match="cleanup failed"):
+            await stream.aclose()
+        await stream.aclose()
+        return [first]
+
+    assert asyncio.run(consume()) == [1]
+    assert trio.run(consume) == [1]
 
 
 # -- breaking out, consumer errors, garbage collection -------------------------------------
@@ -748,6 +775,120 @@ def test_when_the_ambient_loop_stops_under_a_stream_the_consumer_gets_cancelled_
         "cleanup ran: True",
         "[]",
     ], done.stderr
+
+
+@kinds
+def test_a_stream_shows_which_generator_it_streams(kind: str) -> None:
+    _, count = counter(kind)
+    with count(3) as stream:
+        assert repr(stream) == f"<UnsyncStream of counter.<locals>.count_{kind}>"
+
+
+@unsync
+async def countdown_async(start: Unfuture[int]) -> AsyncIterator[int]:
+    n = start.result()
+    while n:
+        yield n
+        n -= 1
+
+
+@unsync
+def countdown_blocking(start: Unfuture[int]) -> Iterator[int]:
+    n = start.result()
+    while n:
+        yield n
+        n -= 1
+
+
+@pytest.mark.parametrize("countdown", [countdown_async, countdown_blocking])
+def test_a_generator_function_as_a_continuation_gives_an_unfuture_of_its_stream(
+    countdown: Callable[[Unfuture[int]], UnsyncStream[int]],
+) -> None:
+    stream = Unfuture.from_value(3).then(countdown).result(timeout=5)
+    assert isinstance(stream, UnsyncStream)
+    assert list(stream) == [3, 2, 1]
+
+
+LOOP_STOPS_UNDER_A_WAITING_STREAM = """
+    import concurrent.futures, sys, time
+    import unsync
+    unsync.use_backend(sys.argv[1])
+    produced = []
+
+    @unsync.unsync
+    async def numbers():
+        for n in range(1000):
+            produced.append(n)
+            yield n
+
+    stream = numbers()
+    print(next(stream))
+    while len(produced) < 2:  # one item read ahead: the generator waits for the consumer now
+        time.sleep(0.01)
+    unsync.shutdown()
+    received = []
+    try:
+        for item in stream:
+            received.append(item)
+        print("ended after", received)
+    except concurrent.futures.CancelledError as error:
+        print("cancelled after", received, error)
+"""
+
+
+def test_when_the_ambient_loop_stops_while_a_stream_waits_for_its_consumer_the_consumer_gets_cancelled_error(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "stops.py"
+    script.write_text(textwrap.dedent(LOOP_STOPS_UNDER_A_WAITING_STREAM))
+    done = subprocess.run(
+        [sys.executable, str(script), anyio_backend], capture_output=True, text=True, timeout=30, check=False
+    )
+    # The item read ahead is not lost; what never came is not taken for the end of the stream.
+    assert done.stdout.splitlines() == ["0", "cancelled after [1] numbers: the ambient loop stopped"], done.stderr
+
+
+LOOP_STOPS_AS_A_STREAM_IS_MADE = """
+    import concurrent.futures, sys, threading
+    import anyio
+    import unsync
+    unsync.use_backend(sys.argv[1])
+    sleeping = threading.Event()
+    made = []
+
+    @unsync.unsync
+    async def numbers():
+        for n in range(1000):
+            yield n
+
+    @unsync.unsync
+    async def sleeper():
+        sleeping.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            made.append(numbers())  # as the loop stops, which cancelled this task
+
+    sleeper()
+    sleeping.wait(5)
+    unsync.shutdown()
+    received = []
+    try:
+        for item in made[0]:
+            received.append(item)
+        print("ended after", received)
+    except concurrent.futures.CancelledError as error:
+        print("cancelled after", len(received) <= 1, error)
+"""
+
+
+def test_a_stream_made_as_the_ambient_loop_stops_ends_with_cancelled_error(anyio_backend: str, tmp_path: Path) -> None:
+    script = tmp_path / "stops.py"
+    script.write_text(textwrap.dedent(LOOP_STOPS_AS_A_STREAM_IS_MADE))
+    done = subprocess.run(
+        [sys.executable, str(script), anyio_backend], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.stdout.splitlines() == ["cancelled after True numbers: the ambient loop stopped"], done.stderr
 
 
 # -- misuse --------------------------------------------------------------------------------
