@@ -237,9 +237,17 @@ def test_daemon_threads_blocked_on_ambient_work_end_quietly(run_python: RunPytho
             await anyio.sleep(3600)
 
         unsync.use_backend({backend!r})
-        waiting = [threading.Thread(target=lambda: forever().result(), daemon=True) for _ in range(3)]
-        for thread in waiting:
-            thread.start()
+        submitted = threading.Semaphore(0)
+
+        def wait_for_ever():
+            call = forever()
+            submitted.release()
+            call.result()
+
+        for _ in range(3):
+            threading.Thread(target=wait_for_ever, daemon=True).start()
+        for _ in range(3):  # a call made once exit has begun is refused, which is not what this tests
+            submitted.acquire()
         time.sleep(0.1)
         print("done")
         """
