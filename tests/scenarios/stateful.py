@@ -207,6 +207,10 @@ class UnfutureMachine(RuleBasedStateMachine):
         assert future.done()
         outcome = outcome_of(future)
         assert all(waiter == outcome for waiter in tracked.seen_by_waiters), (tracked.kind, tracked.seen_by_waiters)
+        # Like concurrent.futures, the settling thread wakes waiters first and runs callbacks after.
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while len(tracked.callback_calls) < tracked.callbacks_added and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert len(tracked.callback_calls) == tracked.callbacks_added
         if any(tracked.cancel_answers):
             # A True answer: the work never ran (or was stopped), and the future is cancelled.
