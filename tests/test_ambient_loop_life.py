@@ -287,6 +287,42 @@ def test_a_call_made_by_an_async_generators_cleanup_once_the_loop_has_stopped_is
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_shutdown_gives_up_on_a_loop_stuck_in_blocking_code_and_the_next_call_starts_a_fresh_one(
+    run_python: RunPython, backend: str
+) -> None:
+    proc = run_python(
+        f"""
+        import threading, time
+        import unsync
+        from unsync import unsync as decorator
+        unsync.use_backend({backend!r})
+        release, stuck = threading.Event(), threading.Event()
+
+        @decorator
+        async def blocks_the_loop():
+            stuck.set()
+            release.wait(30)  # blocking code in a coroutine: the loop can run nothing else meanwhile
+
+        @decorator
+        async def loop_thread():
+            return threading.current_thread()
+
+        first = loop_thread().result(timeout=5)
+        blocking = blocks_the_loop()
+        stuck.wait(5)
+        began = time.monotonic()
+        unsync.shutdown(grace_period=0)  # waits a second more than the grace period, then gives up
+        took = time.monotonic() - began
+        second = loop_thread().result(timeout=5)
+        print(took < 10, second is not first, blocking.done())
+        release.set()
+        """,
+        timeout=60,
+    )
+    assert proc.stdout.split() == ["True", "True", "False"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_calls_made_by_tasks_while_the_loop_stops_end_with_it(run_python: RunPython, backend: str) -> None:
     # A task that keeps making calls while shutdown() runs: every call it made
     # must end (none may be left running forever), none may start a second

@@ -12,7 +12,6 @@ batching) is backend-neutral and lives in `_anyio_portal`.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import contextvars
 import functools
 import importlib
@@ -252,37 +251,3 @@ def start_loop_thread(backend: str, options: dict[str, Any], first: Callable[...
     """
     loop_thread: LoopThread = backend_module(backend).start_loop_thread(options, first)
     return loop_thread
-
-
-class PortalThread:
-    """anyio's blocking portal, for trio."""
-
-    def __init__(self, backend: str, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
-        from anyio.from_thread import start_blocking_portal
-
-        self._portal_cm = start_blocking_portal(backend, options, name=THREAD_NAME)
-        self._portal = self._portal_cm.__enter__()
-        try:
-            self.serving, self.started_with = self._portal.start_task(first)
-            self._thread = self._portal.call(current_thread)
-        except BaseException:
-            self._portal_cm.__exit__(None, None, None)
-            raise
-
-    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        return self._portal.call(fn, *args)
-
-    def start_task_soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
-        return self._portal.start_task_soon(fn, *args)
-
-    def close(self) -> None:
-        self._portal_cm.__exit__(None, None, None)  # it exits only once: again, it does nothing
-        if self._thread.is_alive():
-            # A first close was interrupted: stop the portal, if it was not, and wait for the thread.
-            with contextlib.suppress(RuntimeError):
-                self._portal.call(self._portal.stop, True)
-            self._thread.join()
-
-
-async def current_thread() -> threading.Thread:
-    return threading.current_thread()

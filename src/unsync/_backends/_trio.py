@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import outcome
 import trio
 from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start
-from . import CoroutineFunction, EventfdWaker, LoopCall, PortalThread, Submission, has_eventfd, wake_through_anyio
+from . import (
+    THREAD_NAME,
+    CoroutineFunction,
+    EventfdWaker,
+    LoopCall,
+    Submission,
+    has_eventfd,
+    wake_through_anyio,
+)
+
+T = TypeVar("T")
 
 # Runners kept waiting for calls once a burst is over; the rest end.
 MAX_IDLE_RUNNERS = 64
@@ -305,4 +316,63 @@ async def wait_until_done(future: Unfuture[Any]) -> None:
 
 def start_loop_thread(options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> PortalThread:
     """`_backends.start_loop_thread` for trio: anyio's blocking portal."""
-    return PortalThread("trio", options, first)
+    return PortalThread(options, first)
+
+
+class PortalThread:
+    """anyio's blocking portal, whose `start_task_soon` returns without waiting for the loop.
+
+    anyio's returns once the loop has spawned the task, so a loop stuck in
+    blocking code would keep the thread that stops it (a shutdown, the exit)
+    waiting with it, where it should give up after the grace period.
+    """
+
+    def __init__(self, options: dict[str, Any], first: Callable[..., Awaitable[Any]]) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        self._portal_cm = start_blocking_portal("trio", options, name=THREAD_NAME)
+        self._portal = self._portal_cm.__enter__()
+        try:
+            self.serving, self.started_with = self._portal.start_task(first)
+            self._thread, self._token = self._portal.call(_thread_and_token)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self._portal.call(fn, *args)
+
+    def start_task_soon(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
+        task: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        async def run() -> None:
+            try:
+                value = await fn(*args)
+            except trio.Cancelled:  # the run is ending under it
+                task.cancel()
+                raise
+            except BaseException as exc:  # a system task must not raise
+                _settle(task.set_exception, exc)
+            else:
+                _settle(task.set_result, value)
+
+        # A system task, as trio.from_thread.run spawns: trio.RunFinishedError (a RuntimeError) once the loop has ended.
+        self._token.run_sync_soon(trio.lowlevel.spawn_system_task, run)
+        return task
+
+    def close(self) -> None:
+        self._portal_cm.__exit__(None, None, None)  # it exits only once: again, it does nothing
+        if self._thread.is_alive():
+            # A first close was interrupted: stop the portal, if it was not, and wait for the thread.
+            with contextlib.suppress(RuntimeError):
+                self._portal.call(self._portal.stop, True)
+            self._thread.join()
+
+
+def _settle(setter: Callable[[Any], object], result: object) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the stopping thread cancelled it
+        setter(result)
+
+
+async def _thread_and_token() -> tuple[threading.Thread, trio.lowlevel.TrioToken]:
+    return threading.current_thread(), trio.lowlevel.current_trio_token()
