@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,13 @@ from pathlib import Path
 import pytest
 
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
+
+# A shell that starts the suite in the background (`make test &`) has it
+# ignore SIGINT, and the interpreters it starts would inherit that: the tests
+# that press Ctrl-C in one would see nothing happen.  A handler, unlike an
+# ignored signal, is reset to the default in each program started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
