@@ -38,14 +38,28 @@ class RandomCancels:
     """cancel() at a random moment (from at once to about half a millisecond later), counting the answers.
 
     The range spans both sides of the window, so that every test sees both
-    answers: a test where one answer never came would prove nothing.
+    answers: a test where one answer never came would prove nothing.  On a
+    loaded machine the window moves (the loop's thread waits for a core), so
+    `rounds` goes on, moving the range towards the missing answer, until
+    both have come.
     """
 
     def __init__(self) -> None:
         self.answers = {True: 0, False: 0}
+        self.spread = 20_000
+
+    def rounds(self, least: int = 300, most: int = 3_000) -> Iterator[int]:
+        """Round numbers: at least ``least``, then on until both answers came, but not past ``most``."""
+        for n in range(most):
+            if n >= least and self.saw_both_answers():
+                return
+            if n and n % least == 0 and not self.saw_both_answers():
+                # Only True: the cancels came too early, so wait longer; only False: too late.
+                self.spread = self.spread * 4 if self.answers[True] else max(1, self.spread // 4)
+            yield n
 
     def cancel(self, future: Unfuture[Any]) -> bool:
-        for _ in range(random.randrange(20_000)):
+        for _ in range(random.randrange(self.spread)):
             pass
         answer = future.cancel()
         self.answers[answer] += 1
@@ -113,7 +127,7 @@ def work_for_a_moment(ran: threading.Event) -> str:
 def test_cancel_of_a_thread_call_is_true_exactly_when_the_call_never_runs() -> None:
     pool = ThreadWorkers(max_workers=2)
     cancels = RandomCancels()
-    for _ in range(300):
+    for _ in cancels.rounds():
         ran = threading.Event()
         future: Unfuture[str] = Unfuture()
         pool.run(work_for_a_moment, (ran,), {}, future)
@@ -132,7 +146,7 @@ def test_cancel_of_a_coroutine_call_is_true_only_if_it_never_completes() -> None
         return n
 
     cancels = RandomCancels()
-    for n in range(300):
+    for n in cancels.rounds():
         cancels.check(step(n), n, functools.partial(operator.contains, completed, n))
     assert cancels.saw_both_answers()
 
@@ -149,7 +163,7 @@ def test_a_cancelled_continuation_never_runs_and_an_uncancelled_one_always_does(
         return done.result()
 
     cancels = RandomCancels()
-    for n in range(300):
+    for n in cancels.rounds():
         cancels.check(source(n).then(record), n, functools.partial(operator.contains, ran, n))
     assert cancels.saw_both_answers()
 
@@ -164,7 +178,7 @@ def test_cancelling_a_limited_call_as_it_gets_its_slot_is_truthful() -> None:
         return n
 
     cancels = RandomCancels()
-    for n in range(300):
+    for n in cancels.rounds():
         blocker = limited(-1)
         cancels.check(limited(n), n, functools.partial(operator.contains, ran, n))
         blocker.result(timeout=30)
