@@ -689,3 +689,62 @@ def test_a_worker_whose_parent_dies_while_sending_the_set_up_ends_without_runnin
     assert (proc.returncode, proc.stdout, proc.stderr) == (-signal.SIGKILL, "", "")
     wait_until(lambda: not is_running(pid_written_to(tmp_path / "worker.pid")), "the worker outlived its parent")
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's tunables are read on Linux")
+def test_workers_give_their_code_and_children_the_parents_environment(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import os, subprocess, sys
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def tunables_seen():
+            child = subprocess.run(
+                [sys.executable, "-c", "import os; print(os.environ.get('GLIBC_TUNABLES'))"],
+                capture_output=True, text=True, check=True,
+            )
+            return os.environ.get("GLIBC_TUNABLES"), child.stdout.strip()
+
+        if __name__ == "__main__":
+            print(*tunables_seen().result(timeout=30))
+            unsync.shutdown()
+            os.environ["GLIBC_TUNABLES"] = "glibc.malloc.check=0"
+            print(*tunables_seen().result(timeout=30))
+        """
+    )
+    assert proc.stdout.splitlines() == ["None None", "glibc.malloc.check=0 glibc.malloc.check=0"]
+
+
+def transparent_huge_pages() -> str:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
+            return setting.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return "never"
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or transparent_huge_pages() == "never", reason="the kernel gives no huge pages"
+)
+def test_a_worker_fills_a_large_object_in_huge_pages(run_python: RunPython) -> None:
+    # What a large argument is copied into in a worker: new memory, which the
+    # kernel provides several times as fast in 2 MiB pages as in 4 KiB ones.
+    proc = run_python(
+        """
+        from unsync import unsync
+
+        @unsync(cpu_bound=True)
+        def huge_pages_under_a_new_object():
+            data = bytearray(64 * 1024 * 1024)
+            with open("/proc/self/smaps_rollup") as rollup:
+                fields = dict(line.split(":", 1) for line in rollup if ":" in line)
+            del data
+            return int(fields["AnonHugePages"].split()[0]) * 1024
+
+        if __name__ == "__main__":
+            print(huge_pages_under_a_new_object().result(timeout=30) >= 32 * 1024 * 1024)
+        """
+    )
+    assert proc.stdout.split() == ["True"]

@@ -31,13 +31,15 @@ from typing import Any
 from ._wire import Message, out_of_band
 
 
-def serve(parent_stdout: int | None, descriptors: int | None = None) -> None:
+def serve(parent_stdout: int | None, descriptors: int | None = None, glibc_tunables: str | None = None) -> None:
     """Answer calls until the parent closes our standard input.
 
     ``parent_stdout`` is a copy of the parent's standard output (None: print to
     standard error), ``descriptors`` our end of the socket over which memory
-    files come and go (None where there are none).
+    files come and go (None where there are none), ``glibc_tunables`` the
+    parent's ``GLIBC_TUNABLES`` (our own were read as we started).
     """
+    _restore_environment("GLIBC_TUNABLES", glibc_tunables)
     with (
         os.fdopen(os.dup(0), "rb") as requests,
         os.fdopen(os.dup(1), "wb") as replies,
@@ -91,6 +93,13 @@ def _end_with_parent(requests: int, answering: threading.Event) -> None:
             answering.wait(0.1)
 
     threading.Thread(target=watch, name="unsync-parent-watch", daemon=True).start()
+
+
+def _restore_environment(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _free_standard_streams(parent_stdout: int | None) -> None:

@@ -185,6 +185,21 @@ def spin_with(data: bytes, pid_file: str) -> None:
         pass
 
 
+# What `remember` was given, in the worker that ran it.
+remembered: list[object] = []
+
+
+@unsync(cpu_bound=True)
+def remember(value: object) -> None:
+    remembered.append(value)
+
+
+@unsync(cpu_bound=True)
+def recall() -> list[bytes]:
+    """The bytes of what `remember` was given, as the worker sees them now."""
+    return [bytes(memoryview(getattr(value, "data", value))) for value in remembered]  # type: ignore[arg-type]
+
+
 @unsync(cpu_bound=True)
 def open_memory_files() -> list[str]:
     """The memory files this worker still has open (none, between calls)."""

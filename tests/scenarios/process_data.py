@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from scenarios.cpu_work import (
     large_result_recording_its_unpickling,
     memory_files_of,
     open_memory_files,
+    recall,
+    remember,
     spin_with,
     where_each_arrived,
 )
@@ -40,12 +43,28 @@ def shared_memory_of_ours() -> list[str]:
 
 @pytest.fixture
 def no_memory_file_left() -> Iterator[None]:
-    """After the test, neither we nor our idle worker hold a memory file, and /dev/shm holds none of ours."""
+    """After the test our idle worker holds no memory file; once the loop stops, neither do we.
+
+    Until then we may keep the files of large arguments, spare for the next
+    calls; any other would be a leak, which stopping the loop does not close.
+    /dev/shm holds none of ours either.
+    """
     yield
+    assert open_memory_files().result(timeout=30) == []
+    unsync_module.shutdown()
     # A call's result may be seen a moment before the thread that settled it has let go of its files.
     wait_until(lambda: memory_files_of(os.getpid()) == [], f"memory files left open: {memory_files_of(os.getpid())}")
-    assert open_memory_files().result(timeout=30) == []
     assert shared_memory_of_ours() == []
+
+
+def memory_file_inodes() -> set[int]:
+    """The inodes of the memory files we have open: one per file, however many descriptors."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
+                found.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
+    return found
 
 
 def test_arguments_are_pickled_in_the_callers_thread_not_on_the_ambient_loop() -> None:
@@ -88,10 +107,43 @@ def test_large_buffers_arrive_whole_with_their_types(no_memory_file_left: None) 
 
 
 @linux_only
-def test_buffers_offered_out_of_band_are_mapped_not_copied_through_the_pipe(no_memory_file_left: None) -> None:
-    # As a NumPy array offers its data: the worker's copy is backed by the shared mapping.
-    described = where_each_arrived(BufferHolder(bytearray(LARGE)), BufferHolder(bytearray(10))).result(timeout=30)
-    assert described == ["BufferHolder over mmap", "BufferHolder over bytearray"]
+def test_a_large_buffer_offered_out_of_band_comes_back_mapped_not_copied(no_memory_file_left: None) -> None:
+    # As a NumPy array offers its data: the result is backed by the mapping of the worker's memory file.
+    large, small = echo([BufferHolder(bytearray(LARGE)), BufferHolder(bytearray(10))]).result(timeout=30)  # type: ignore[misc]
+    assert type(memoryview(large.data).obj).__name__ == "mmap"
+    assert type(memoryview(small.data).obj).__name__ == "bytearray"
+    # The mapping is private: what we write goes nowhere else.
+    memoryview(large.data)[:3] = b"abc"
+    assert bytes(memoryview(large.data)[:4]) == b"abc\0"
+
+
+@linux_only
+def test_the_memory_file_of_large_arguments_is_reused_by_the_next_call(no_memory_file_left: None) -> None:
+    echo(bytes(LARGE)).result(timeout=30)
+    spare = memory_file_inodes()
+    assert len(spare) == 1  # kept for the next call, which writes into the same pages
+    assert echo(os.urandom(LARGE)).result(timeout=30) != bytes(LARGE)
+    assert memory_file_inodes() == spare
+
+
+@linux_only
+def test_what_a_worker_keeps_of_its_arguments_stays_as_it_was_when_the_memory_file_is_reused(
+    no_memory_file_left: None,
+) -> None:
+    # The parent writes the next call's arguments into the pages of the last
+    # one's: had the worker kept a view of them, what it kept would change.
+    limit = unsync_module.unsync.process_limit
+    unsync_module.unsync.process_limit = 1  # one worker, which remembers every call
+    try:
+        first, second = [os.urandom(LARGE) for _ in range(2)]
+        remember(BufferHolder(bytearray(first))).result(timeout=30)
+        remember(first).result(timeout=30)
+        remember(memoryview(bytearray(first))).result(timeout=30)
+        remember(BufferHolder(bytearray(second))).result(timeout=30)
+        remember(second).result(timeout=30)
+        assert recall().result(timeout=30) == [first, first, first, second, second]
+    finally:
+        unsync_module.unsync.process_limit = limit
 
 
 @linux_only
