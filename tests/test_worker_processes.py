@@ -748,3 +748,40 @@ def test_a_worker_fills_a_large_object_in_huge_pages(run_python: RunPython) -> N
         """
     )
     assert proc.stdout.split() == ["True"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="large results travel in memory files on Linux")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_result_that_finds_no_free_descriptor_fails_its_call_alone(run_python: RunPython, backend: str) -> None:
+    proc = run_python(
+        f"""
+        import errno, os, resource
+        import unsync
+        from unsync import unsync as decorator
+
+        @decorator(cpu_bound=True)
+        def large_result():
+            return bytearray(4 * 1024 * 1024)
+
+        @decorator(cpu_bound=True)
+        def pid():
+            return os.getpid()
+
+        if __name__ == "__main__":
+            unsync.use_backend({backend!r})
+            unsync.process_limit = 1
+            worker = pid().result(timeout=30)
+            fd = os.dup(0)
+            os.close(fd)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd, hard))  # no descriptor left to open
+            try:
+                large_result().result(timeout=30)
+            except OSError as exc:
+                print(type(exc).__name__, errno.errorcode[exc.errno], "could not open the memory file" in str(exc))
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            print(pid().result(timeout=30) == worker, len(large_result().result(timeout=30)))
+        """
+    )
+    assert proc.stdout.splitlines() == ["OSError EMFILE True", f"True {4 * 1024 * 1024}"], proc.stderr

@@ -48,6 +48,7 @@ from ._memory_files import SpareMemoryFiles
 from ._wire import (
     HEADER,
     SHARES_MEMORY,
+    FileNotReceived,
     Message,
     buffer_table_length,
     buffers_from,
@@ -222,6 +223,14 @@ class _PoolOnLoop:
     async def _reply(self, worker: _Worker, reference: FunctionReference, max_workers: int) -> Message:
         try:
             reply = await worker.receive()
+        except FileNotReceived as exc:
+            # The whole answer was read: the worker is fine, only its result is lost.
+            await self._keep(worker, max_workers)
+            raise OSError(
+                exc.errno,
+                f"the result of {reference.qualname}() came back from its worker process, but this process "
+                f"could not open the memory file it came in: {exc.strerror}",
+            ) from None
         except _PIPE_BROKEN:
             raise WorkerProcessDied(
                 f"the worker process running {reference.qualname}() died before it answered, "
@@ -232,11 +241,15 @@ class _PoolOnLoop:
             # Cancelled while the function runs: only killing the worker stops it.
             await self._retire(worker, worker.kill())
             raise
+        await self._keep(worker, max_workers)
+        return reply
+
+    async def _keep(self, worker: _Worker, max_workers: int) -> None:
+        """Make a worker that has answered idle again, or stop it if it is surplus since the limit was lowered."""
         if len(self.workers) > max_workers:
-            await self._retire(worker, worker.close())  # surplus since the limit was lowered
+            await self._retire(worker, worker.close())
         else:
             self.idle.append(worker)
-        return reply
 
     async def _retire(self, worker: _Worker, ending: Coroutine[Any, Any, T]) -> T:
         """Await the end of a worker (``worker.kill()`` or ``worker.close()``), then forget it.

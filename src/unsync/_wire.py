@@ -28,6 +28,7 @@ Linux), every message travels whole through the pipe.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import pickle
@@ -271,10 +272,16 @@ def receive_file(descriptors: socket.socket | None) -> int:
     # Both ends have the socket where memory files are made (SHARES_MEMORY: the same interpreter), neither otherwise.
     assert descriptors is not None
     # Room for one descriptor: the kernel closes any more that were sent.
-    _, files, _, _ = socket.recv_fds(descriptors, 1, 1)
+    _, files, flags, _ = socket.recv_fds(descriptors, 1, 1)
     if not files:
+        if flags & socket.MSG_CTRUNC:  # it came, but the kernel had no descriptor to give us
+            raise FileNotReceived(errno.EMFILE, os.strerror(errno.EMFILE))
         raise ConnectionError("the memory file of a message did not arrive")
     return files[0]
+
+
+class FileNotReceived(OSError):
+    """A message's memory file arrived, but this process could open no descriptor for it."""
 
 
 def _layout(buffers: tuple[Buffer, ...]) -> list[int]:
