@@ -254,18 +254,36 @@ def cold_starts(old_python: Path | None, samples: dict[str, list[float]], round_
 def large_arguments(
     processes: concurrent.futures.Executor, arguments: dict[str, Any], samples: dict[str, list[float]]
 ) -> None:
-    """A cpu_bound call with each large argument, through unsync and through a ProcessPoolExecutor."""
+    """A cpu_bound call with each large argument, through unsync and through a ProcessPoolExecutor.
+
+    The loop was restarted (a backend switch), and with it the workers and
+    the parent's spare memory files: the first large call after that, timed
+    in a row of its own, writes into a new memory file; the calls timed next
+    write into the file it left, as a program's repeated calls do.
+    """
     for argument in arguments.values():  # workers restarted with the loop import NumPy first
         nbytes_in_process(argument[:1]).result()
+    time_sizing(
+        samples["cpu_bound call, 64 MB bytes argument, the first after start / unsync"],
+        lambda: nbytes_in_process(arguments["bytes"]).result(),
+    )
     for kind, argument in arguments.items():
-        for who, call in [
-            ("unsync", lambda value: nbytes_in_process(value).result()),
-            ("ProcessPoolExecutor", lambda value: processes.submit(nbytes_of, value).result()),
-        ]:
-            with steady():
-                started = time.perf_counter()
-                assert call(argument) == LARGE_ARGUMENT
-                samples[f"cpu_bound call, 64 MB {kind} argument / {who}"].append((time.perf_counter() - started) * 1e3)
+        time_sizing(
+            samples[f"cpu_bound call, 64 MB {kind} argument / unsync"],
+            lambda value=argument: nbytes_in_process(value).result(),
+        )
+        time_sizing(
+            samples[f"cpu_bound call, 64 MB {kind} argument / ProcessPoolExecutor"],
+            lambda value=argument: processes.submit(nbytes_of, value).result(),
+        )
+
+
+def time_sizing(sample: list[float], call: Callable[[], int]) -> None:
+    """Add how long ``call()``, which sizes a large argument, took (ms) to ``sample``."""
+    with steady():
+        started = time.perf_counter()
+        assert call() == LARGE_ARGUMENT
+        sample.append((time.perf_counter() - started) * 1e3)
 
 
 def loop_stall(backend: str, argument: bytes, samples: dict[str, list[float]]) -> None:

@@ -198,12 +198,13 @@ class Message:
 
     def give_back(self) -> None:
         """The receiver has answered: return a lent file to the stock it came from."""
-        if self._close_file is None or self._lent_from is None or self._memory_file is None:
+        if self._lent_from is None or self._memory_file is None:
             return
-        self._close_file.detach()
-        self._close_file = None
-        self.file = None
-        self._lent_from.put_back(self._memory_file)
+        finalizer, self._close_file, self.file = self._close_file, None, None
+        if finalizer is None:
+            return
+        if finalizer.detach() is not None:  # None: closed meanwhile, by a close() in another thread
+            self._lent_from.put_back(self._memory_file)
 
     def close(self) -> None:
         """Let go of the memory file, if the message has one; idempotent."""
