@@ -23,11 +23,12 @@ import math
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio.lowlevel
-from anyio import RunFinishedError
-from anyio.abc import TaskStatus
+if TYPE_CHECKING:
+    # Not at import: anyio is loaded by the first use that needs it (a cold start pays for it otherwise).
+    import anyio.lowlevel
+    from anyio.abc import TaskStatus
 
 from . import _exit
 from ._backends import BACKENDS, LoopThread, Submission, TaskSpawner, in_event_loop, make_spawner, start_loop_thread
@@ -124,6 +125,8 @@ class _RunningLoop:
         # Asked for on first use: making it loads anyio's backend, which a call does not need.
         if self._token is None:
             if threading.get_ident() == self.thread_id:
+                import anyio.lowlevel
+
                 self._token = anyio.lowlevel.current_token()
             else:
                 self._token = _off_event_loop(self.portal.call, _current_token)
@@ -137,7 +140,7 @@ class _RunningLoop:
             self._wake_scheduled = True
             try:
                 self._wake()
-            except RunFinishedError:
+            except RuntimeError:  # anyio.RunFinishedError: the loop has finished
                 self.cancel_queued()
         if self.closed:
             self.cancel_queued()
@@ -240,6 +243,8 @@ class _AdoptLoopThread:
 
 
 async def _current_token() -> anyio.lowlevel.EventLoopToken:
+    import anyio.lowlevel
+
     return anyio.lowlevel.current_token()
 
 

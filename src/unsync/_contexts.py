@@ -21,8 +21,6 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-import anyio
-
 from ._anyio_portal import ambient_loop
 from ._future import Unfuture, set_context_hook, set_outcome
 
@@ -175,6 +173,8 @@ class UnsyncContext(Generic[T_co]):
         # the exit going on to its end on the ambient loop.
         waiter: Unfuture[None] = Unfuture()
         exited.add_done_callback(lambda _: set_outcome(waiter, None, None))
+        import anyio  # here, not at `import unsync`: a cold start would pay for it
+
         with anyio.CancelScope(shield=True):
             await waiter
         return exited.result()

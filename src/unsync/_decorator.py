@@ -19,9 +19,7 @@ import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
-
-import anyio.lowlevel
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from . import _exit
 from ._anyio_portal import ambient_loop
@@ -44,6 +42,9 @@ __all__ = [
     "unsync",
     "use_backend",
 ]
+
+if TYPE_CHECKING:
+    import anyio.lowlevel  # not at import: a cold start would pay for anyio
 
 P = ParamSpec("P")
 P2 = ParamSpec("P2")

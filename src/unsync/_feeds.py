@@ -43,9 +43,10 @@ import contextvars
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
+if TYPE_CHECKING:
+    import anyio
 
 from ._future import Unfuture, set_outcome
 
@@ -229,6 +230,8 @@ class LoopFeed(Feed):
 
 async def drive_async_generator(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> None:
     """Run ``generator`` on the ambient loop as far as ``feed`` asks, then close it there."""
+    import anyio  # here, not at `import unsync`: a cold start would pay for it
+
     cleanup_error: BaseException | None = None
     try:
         async with anyio.create_task_group() as task_group:
@@ -253,6 +256,8 @@ async def cancel_on_close(feed: LoopFeed, scope: anyio.CancelScope) -> None:
 
 
 async def step_through(feed: LoopFeed, generator: AsyncGenerator[Any, Any]) -> None:
+    import anyio  # here, not at `import unsync`: a cold start would pay for it
+
     while (step := feed.want()) is not CLOSE:
         try:
             if step is None:

@@ -7,8 +7,6 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Generic, Literal, TypeVar
 
-import anyio
-
 from ._future import Unfuture, set_outcome
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
@@ -121,6 +119,8 @@ class as_completed(Generic[T]):
 
 
 async def _with_timeout(arrived: Unfuture[None], seconds: float) -> None:
+    import anyio  # here, not at `import unsync`: a cold start would pay for it
+
     with anyio.fail_after(seconds):
         await arrived
 

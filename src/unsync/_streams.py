@@ -15,8 +15,6 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-import anyio
-
 from ._anyio_portal import ambient_loop
 from ._feeds import NEXT, End, Failure, Feed, LoopFeed, Runner, Step, ThreadFeed, drive_async_generator
 from ._future import Unfuture, set_outcome
@@ -104,6 +102,8 @@ class UnsyncStream(Generic[T_co]):
 
     async def aclose(self) -> None:
         """Close the generator and wait until its cleanup has run; raise what the cleanup raised."""
+        import anyio  # here, not at `import unsync`: a cold start would pay for it
+
         initiated = self._feed.close()
         with anyio.CancelScope(shield=True):
             error = await _outcome_of(self._feed.stopped)
@@ -155,6 +155,8 @@ class UnsyncStream(Generic[T_co]):
             except BaseException:
                 # The consuming task was cancelled: stop the generator and let
                 # its cleanup finish before the cancellation goes on.
+                import anyio  # here, not at `import unsync`: a cold start would pay for it
+
                 self._feed.close()
                 with anyio.CancelScope(shield=True):
                     await _outcome_of(self._feed.stopped)

@@ -22,12 +22,12 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import anyio.lowlevel
 import sniffio
-from anyio.abc import TaskStatus
 
 if TYPE_CHECKING:
     import asyncio
+
+    from anyio.abc import TaskStatus
 
     from .._future import Unfuture
 
@@ -147,6 +147,8 @@ async def wait_until_done(future: Unfuture[Any]) -> None:
 
 def wake_through_anyio(handler: Callable[[], object]) -> Callable[[], None]:
     """`TaskSpawner.make_waker` for any backend: anyio's ``run_sync_soon`` (call on the loop)."""
+    import anyio.lowlevel
+
     token = anyio.lowlevel.current_token()
     return functools.partial(token.backend_class.run_sync_soon, handler, (), token.native_token)
 

@@ -9,9 +9,10 @@ import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from anyio.abc import TaskStatus
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
 
 from .._future import Producer, Unfuture, set_cancelled, set_outcome, start, start_unshared
 from .._hints import note_trio_on_asyncio
