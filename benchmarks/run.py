@@ -363,8 +363,15 @@ def run(rounds: int, n_rt: int, n_burst: int, n_process: int, in_flight: tuple[i
             n_rt,
         )
         per_call("thread round trip / lock hand-off, the floor", hand_off.round_trip, n_rt)
+        # The pool's threads end after 10 s idle, and a round takes longer: one
+        # started inside a timing would run on the caller's core, where the
+        # pinning had just put the caller, and the hop would cost a context
+        # switch instead of a cross-core wake-up (the ThreadPoolExecutor's
+        # threads live for ever, pinned to the other core).  Start them first.
+        nop_thread().result()
         per_call("thread round trip / unsync", round_trip(nop_thread), n_rt)
         per_call("thread round trip / ThreadPoolExecutor", round_trip(lambda: pool.submit(return_at_once_sync)), n_rt)
+        burst(nop_thread)(n_burst)
         per_call("thread burst / unsync", burst(nop_thread), n_burst)
         per_call("thread burst / ThreadPoolExecutor", burst(lambda: pool.submit(return_at_once_sync)), n_burst)
         # The backend switches restarted the ambient loop and with it the worker

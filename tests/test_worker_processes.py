@@ -556,22 +556,39 @@ def test_a_large_argument_no_memory_file_can_hold_fails_the_call_with_the_system
 
         if __name__ == "__main__":
             unsync.use_backend({backend!r})
-            print(size(b"").result(timeout=30))
+            large, small = bytes(4 * 1024 * 1024), bytes(512 * 1024)
+            print(size(large).result(timeout=30))  # its memory file is kept, spare, for the next calls
             # A file size limit (ulimit -f) holds for memory files too; ignoring SIGXFSZ,
             # a write past it fails instead of killing the program.
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
-            try:
-                size(bytes(4 * 1024 * 1024)).result(timeout=30)
-            except OSError as exc:
-                print(type(exc).__name__, exc.strerror)  # not blamed on the argument, which pickles
+
+            def under_the_limit(data):
+                resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+                try:
+                    size(data).result(timeout=30)
+                except OSError as exc:
+                    print(type(exc).__name__, exc.strerror)  # not blamed on the argument, which pickles
+                finally:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+            under_the_limit(large)  # written into the spare file, past the limit
+            under_the_limit(large)  # a new file, which cannot be made that large
             print("memory files open:", memory_files())
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-            print(size(bytes(4 * 1024 * 1024)).result(timeout=30))
+            size(small).result(timeout=30)
+            under_the_limit(large)  # the small spare file, which cannot grow that large
+            print("memory files open:", memory_files())
+            print(size(large).result(timeout=30))
         """
     )
-    assert proc.stdout.splitlines() == ["0", "OSError File too large", "memory files open: []", str(4 * 1024 * 1024)]
+    assert proc.stdout.splitlines() == [
+        str(4 * 1024 * 1024),
+        *["OSError File too large"] * 2,
+        "memory files open: []",
+        "OSError File too large",
+        "memory files open: []",
+        str(4 * 1024 * 1024),
+    ]
 
 
 # 4 MB of text pickles into the call itself: far more than a pipe holds, so the
