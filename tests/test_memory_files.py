@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,46 +13,61 @@ from conftest import RunPython
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="memory files are Linux's")
 
+from scenarios.cpu_work import memory_file_inodes  # noqa: E402
 from unsync import _memory_files  # noqa: E402
 from unsync._memory_files import MemoryFile, SpareMemoryFiles  # noqa: E402
 
 MiB = 2**20
 
 
-# The inode each file had when it was made: a closed file's descriptor number may be reused by a new one.
-inodes: dict[MemoryFile, int] = {}
+class Stock(SpareMemoryFiles):
+    """A stock that remembers the inode of every file it made, to tell whether one is still open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inodes: dict[MemoryFile, int] = {}
+
+    def take(self, size: int) -> MemoryFile:
+        file = super().take(size)
+        self.inodes.setdefault(file, os.fstat(file.fd).st_ino)
+        return file
+
+    def is_open(self, file: MemoryFile) -> bool:
+        # By inode: a closed file's descriptor number may be reused by a new one.
+        try:
+            return os.fstat(file.fd).st_ino == self.inodes[file]
+        except OSError:
+            return False
 
 
-def made(file: MemoryFile) -> MemoryFile:
-    inodes[file] = os.fstat(file.fd).st_ino
-    return file
-
-
-def is_open(file: MemoryFile) -> bool:
-    try:
-        return os.fstat(file.fd).st_ino == inodes[file]
-    except OSError:
-        return False
+@pytest.fixture
+def spare() -> Iterator[Stock]:
+    """A stock of spare files; afterwards, the test's files are closed and no other memory file is left."""
+    before = memory_file_inodes()
+    stock = Stock()
+    yield stock
+    stock.clear()
+    for file in stock.inodes:
+        if stock.is_open(file):  # taken by the test and kept
+            file.close()
+    assert memory_file_inodes() == before
 
 
 def inode(file: MemoryFile) -> int:
     return os.fstat(file.fd).st_ino
 
 
-def test_a_file_put_back_is_taken_again_with_its_pages() -> None:
-    spare = SpareMemoryFiles()
+def test_a_file_put_back_is_taken_again_with_its_pages(spare: Stock) -> None:
     file = spare.take(4 * MiB)
     assert file.size == 4 * MiB == os.fstat(file.fd).st_size
     file.write_at(memoryview(b"kept"), 0)
     spare.put_back(file)
     again = spare.take(3 * MiB)
-    assert inode(again) == inode(file) and os.pread(again.fd, 4, 0) == b"kept"
+    assert again is file and os.pread(again.fd, 4, 0) == b"kept"
     assert inode(spare.take(3 * MiB)) != inode(file)  # it is lent out: the next one is new
-    spare.clear()
 
 
-def test_the_smallest_file_that_fits_is_taken_else_the_largest_is_grown() -> None:
-    spare = SpareMemoryFiles()
+def test_the_smallest_file_that_fits_is_taken_else_the_largest_is_grown(spare: Stock) -> None:
     small, middle, large = (spare.take(size) for size in (1 * MiB, 8 * MiB, 64 * MiB))
     for file in (large, small, middle):
         spare.put_back(file)
@@ -59,43 +75,38 @@ def test_the_smallest_file_that_fits_is_taken_else_the_largest_is_grown() -> Non
     grown = spare.take(100 * MiB)
     assert grown is large and grown.size == 100 * MiB == os.fstat(grown.fd).st_size
     assert spare.take(1 * MiB) is small
-    spare.clear()
 
 
-def test_the_stock_holds_no_more_than_its_limit_and_lets_the_longest_unused_go_first() -> None:
+def test_the_stock_holds_no_more_than_its_limit_and_lets_the_longest_unused_go_first(spare: Stock) -> None:
     # Files are sparse until written: these sizes cost nothing.
-    spare = SpareMemoryFiles()
     half = _memory_files.SPARE_BYTES // 2
-    first, second, third = (made(spare.take(half)) for _ in range(3))
+    first, second, third = (spare.take(half) for _ in range(3))
     for file in (first, second):
         spare.put_back(file)
-    assert is_open(first) and is_open(second)
+    assert spare.is_open(first) and spare.is_open(second)
     spare.put_back(third)
-    assert not is_open(first) and is_open(second) and is_open(third)
+    assert not spare.is_open(first) and spare.is_open(second) and spare.is_open(third)
     too_large = spare.take(_memory_files.SPARE_BYTES + 1)  # one of the two, grown
     assert too_large in (second, third)
     kept = third if too_large is second else second
     spare.put_back(too_large)
-    assert not is_open(too_large) and is_open(kept)
+    assert not spare.is_open(too_large) and spare.is_open(kept)
     spare.clear()
-    assert not is_open(kept)
+    assert not spare.is_open(kept)
 
 
-def test_files_unused_for_a_while_are_let_go_at_the_next_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    spare = SpareMemoryFiles()
-    old = made(spare.take(1 * MiB))
+def test_files_unused_for_a_while_are_let_go_at_the_next_use(spare: Stock, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = spare.take(1 * MiB)
     spare.put_back(old)
     monkeypatch.setattr(_memory_files, "SPARE_SECONDS", 0.0)
-    fresh = made(spare.take(1 * MiB))
-    assert not is_open(old) and inodes[fresh] != inodes[old]
+    fresh = spare.take(1 * MiB)
+    assert not spare.is_open(old) and spare.inodes[fresh] != spare.inodes[old]
     spare.put_back(fresh)
     spare.put_back(spare.take(2 * MiB))  # a put_back lets stale files go too
-    assert not is_open(fresh)
-    spare.clear()
+    assert not spare.is_open(fresh)
 
 
-def test_no_two_threads_ever_hold_the_same_file() -> None:
-    spare = SpareMemoryFiles()
+def test_no_two_threads_ever_hold_the_same_file(spare: Stock) -> None:
     holders: dict[int, int | None] = {}  # each file's inode: the thread that holds it
     lock, clashes = threading.Lock(), []
     start = threading.Barrier(8)
@@ -127,7 +138,6 @@ def test_no_two_threads_ever_hold_the_same_file() -> None:
         sys.setswitchinterval(interval)
     assert clashes == []
     assert len(holders) <= 8  # a new file only when every spare one is lent out
-    spare.clear()
 
 
 def test_a_forked_child_writes_its_large_arguments_into_files_of_its_own(run_python: RunPython) -> None:

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="large buffers travel in memory files on Linux")
 
-from scenarios.cpu_work import LARGE, BufferHolder  # noqa: E402
+from scenarios.cpu_work import LARGE, BufferHolder, memory_file_inodes  # noqa: E402
 from unsync import _wire  # noqa: E402
 from unsync._memory_files import SpareMemoryFiles  # noqa: E402
 from unsync._wire import Message, out_of_band  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_memory_file_left() -> Iterator[None]:
+    before = memory_file_inodes()
+    yield
+    assert memory_file_inodes() == before
 
 
 def received(sent: Message) -> Message:

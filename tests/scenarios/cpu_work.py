@@ -219,6 +219,18 @@ def memory_files_of(pid: int) -> list[str]:
     return found
 
 
+def memory_file_inodes() -> set[int]:
+    """The inodes of the memory files this process has open: one per file, however many descriptors."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
+                found.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
+        except FileNotFoundError:
+            continue  # closed meanwhile, e.g. listdir's own
+    return found
+
+
 @unsync(cpu_bound=True)
 def large_and_unpicklable() -> list[object]:
     import threading

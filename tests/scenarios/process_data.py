@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from scenarios.cpu_work import (
     fail_after_receiving,
     large_and_unpicklable,
     large_result_recording_its_unpickling,
+    memory_file_inodes,
     memory_files_of,
     open_memory_files,
     recall,
@@ -55,16 +55,6 @@ def no_memory_file_left() -> Iterator[None]:
     # A call's result may be seen a moment before the thread that settled it has let go of its files.
     wait_until(lambda: memory_files_of(os.getpid()) == [], f"memory files left open: {memory_files_of(os.getpid())}")
     assert shared_memory_of_ours() == []
-
-
-def memory_file_inodes() -> set[int]:
-    """The inodes of the memory files we have open: one per file, however many descriptors."""
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(FileNotFoundError):
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
-                found.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
-    return found
 
 
 def test_arguments_are_pickled_in_the_callers_thread_not_on_the_ambient_loop() -> None:
