@@ -1,8 +1,8 @@
 """The anonymous memory files that large buffers travel in, and a stock of spare ones for reuse.
 
 The first write into a fresh memory file costs the kernel a new page for
-every 4 KiB written, about twice what the copy itself costs; a write into
-pages the file already has costs only the copy.  So the parent, which sends
+every 4 KiB written, more than the copy itself costs (docs/benchmarks.md);
+a write into pages the file already has costs only the copy.  So the parent, which sends
 the same big arguments call after call, keeps the files its workers have
 finished reading (`SpareMemoryFiles`) and writes its next large arguments
 into one of them.
