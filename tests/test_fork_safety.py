@@ -36,6 +36,23 @@ def wait_for_child(pid, seconds):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return "hung"
+
+def report_in_child(inherited, cancel_first):
+    # In the child: how each inherited future ends (an error naming the fork: True), into child.txt.
+    lines = []
+    for name, future in inherited.items():
+        if cancel_first:
+            future.cancel()  # it must not leave the future pending for ever
+        try:
+            future.result(timeout=2)  # it must not hang
+            lines.append(f"{{name}}: result")
+        except RuntimeError as exc:
+            lines.append(f"{{name}}: {{'fork' in str(exc)}}")
+        except BaseException as exc:
+            lines.append(f"{{name}}: {{type(exc).__name__}}")
+    with open("child.txt", "w") as out:
+        out.write("\\n".join(lines))
+    os._exit(0)
 """
 
 
@@ -166,20 +183,7 @@ started.wait(10)
 inherited = {"coroutine": coroutine_call, "thread": blocked(), "limited": limited(), "in line": limited()}
 pid = os.fork()
 if pid == 0:
-    lines = []
-    for name, future in inherited.items():
-        # cancel() must not leave it pending for ever; result() must not hang.
-        future.cancel()
-        try:
-            future.result(timeout=2)
-            lines.append(f"{name}: result")
-        except RuntimeError as exc:
-            lines.append(f"{name}: {'fork' in str(exc)}")
-        except BaseException as exc:
-            lines.append(f"{name}: {type(exc).__name__}")
-    with open("child.txt", "w") as out:
-        out.write("\\n".join(lines))
-    os._exit(0)
+    report_in_child(inherited, cancel_first=True)
 print(wait_for_child(pid, 20))
 gate.set()
 print(inherited["thread"].result(timeout=10), inherited["in line"].result(timeout=10))
@@ -240,18 +244,7 @@ inherited = {"running": executor.submit(blocked), "waiting": executor.submit(blo
 running.wait(10)
 pid = os.fork()
 if pid == 0:
-    lines = []
-    for name, future in inherited.items():
-        try:
-            future.result(timeout=2)
-            lines.append(f"{name}: result")
-        except RuntimeError as exc:
-            lines.append(f"{name}: {'fork' in str(exc)}")
-        except BaseException as exc:
-            lines.append(f"{name}: {type(exc).__name__}")
-    with open("child.txt", "w") as out:
-        out.write("\\n".join(lines))
-    os._exit(0)
+    report_in_child(inherited, cancel_first=False)
 print(wait_for_child(pid, 20))
 gate.set()
 print([future.result(timeout=10) for future in inherited.values()], open("child.txt").read().splitlines())

@@ -150,12 +150,13 @@ class Message:
         payload = pickle.dumps(value, protocol=5, buffer_callback=in_band)
         if not large:
             return cls(payload)
-        buffers = tuple(Buffer(buffer.raw().nbytes, buffer.raw().readonly) for buffer in large)
+        views = [buffer.raw() for buffer in large]
+        buffers = tuple(Buffer(view.nbytes, view.readonly) for view in views)
         *offsets, end = _layout(buffers)
         file = MemoryFile(end) if lend_from is None else lend_from.take(end)
         try:
-            for buffer, offset in zip(large, offsets, strict=True):
-                file.write_at(buffer.raw(), offset)
+            for view, offset in zip(views, offsets, strict=True):
+                file.write_at(view, offset)
         except BaseException:
             file.close()
             raise

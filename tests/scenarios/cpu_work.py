@@ -1,5 +1,6 @@
 """Module-level functions for worker processes, which import them by reference."""
 
+import contextlib
 import os
 
 from scenarios.executor_work import wait_for_file
@@ -208,26 +209,29 @@ def open_memory_files() -> list[str]:
 
 def memory_files_of(pid: int) -> list[str]:
     """The anonymous memory files that process ``pid`` has open, as /proc shows them (Linux)."""
+    return [target for _, target in _memory_file_descriptors(pid)]
+
+
+def _memory_file_descriptors(pid: int) -> list[tuple[str, str]]:
+    """(``/proc/<pid>/fd/<n>``, what it links to) for each of ``pid``'s descriptors of a memory file."""
     found = []
     for fd in os.listdir(f"/proc/{pid}/fd"):
+        path = f"/proc/{pid}/fd/{fd}"
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            target = os.readlink(path)
         except FileNotFoundError:
             continue  # closed meanwhile, e.g. listdir's own
         if target.startswith("/memfd:"):
-            found.append(target)
+            found.append((path, target))
     return found
 
 
 def memory_file_inodes() -> set[int]:
     """The inodes of the memory files this process has open: one per file, however many descriptors."""
     found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
-                found.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
-        except FileNotFoundError:
-            continue  # closed meanwhile, e.g. listdir's own
+    for path, _ in _memory_file_descriptors(os.getpid()):
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+            found.add(os.stat(path).st_ino)
     return found
 
 
