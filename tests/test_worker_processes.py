@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import py_compile
+import re
 import signal
 import subprocess
 import sys
@@ -318,7 +319,11 @@ def test_workers_leave_no_unclosed_file_or_other_warning_in_development_mode(tmp
     proc = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=environment
     )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "12\nTrue\n", "")
+    # Development mode also has asyncio report every loop step slower than
+    # 0.1 s of wall time, which on a loaded machine any step may be: those
+    # reports measure the machine, not a warning (the benchmarks measure stalls).
+    stderr = re.sub(r"(?m)^Executing <.*> took \d+\.\d+ seconds\n", "", proc.stderr)
+    assert (proc.returncode, proc.stdout, stderr) == (0, "12\nTrue\n", "")
 
 
 def test_a_call_from_code_outside_the_main_guard_fails_once_and_shows_the_fix(run_python: RunPython) -> None:
