@@ -15,7 +15,7 @@ BOTH = ["asyncio", "trio"]
 # example -> (backends to run it with, or [None] for none; a pattern its output must match)
 EXPECTED: dict[str, tuple[list[str | None], str]] = {
     "async_from_sync.py": (BOTH, r"(asyncio|trio) \[7, 5, 4\] overlapped=True"),
-    "blocking_io_in_threads.py": (BOTH, r"\['ada:0', 'ada:1', 'ada:2'\] two waves=True"),
+    "blocking_io_in_threads.py": (BOTH, r"\['ada:0', 'ada:1', 'ada:2'\] five at a time=True"),
     "cpu_work_in_processes.py": (BOTH, r"steps \[111, 118, 178\]\nother process True"),
     "choosing_a_backend.py": ([None], r"asyncio asyncio\nuvloop asyncio\ntrio trio"),
     "inside_asyncio_run.py": (BOTH, r"timed out as asked\nfetched \[0, 1, 2, 3, 4\] squared 16"),

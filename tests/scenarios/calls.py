@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from scenarios.cpu_work import sum_of_squares, worker_pid
@@ -50,12 +51,20 @@ def test_cpu_bound_functions_run_in_another_process() -> None:
     assert sum_of_squares(10).result(timeout=30) == 285
 
 
+@unsync
+async def wait_for(event: threading.Event, seconds: float) -> bool:
+    return await anyio.to_thread.run_sync(event.wait, seconds)
+
+
 def test_every_call_returns_an_unfuture_at_once() -> None:
-    start = time.perf_counter()
-    future = sleep_async(0.3)
+    released = threading.Event()
+    # Only this thread sets the event: a call that waited for its outcome
+    # would return after 10 s, done and with False.
+    future = wait_for(released, 10)
     assert isinstance(future, Unfuture)
-    assert time.perf_counter() - start < 0.2
-    assert future.result() == "slept"
+    assert not future.done()
+    released.set()
+    assert future.result(timeout=10) is True
 
 
 class Counter:

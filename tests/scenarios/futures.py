@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
 import traceback
 
 import anyio
@@ -247,15 +246,20 @@ def test_then_sees_the_source_exception() -> None:
 
 
 def test_a_blocking_plain_continuation_does_not_block_the_loop() -> None:
+    started, released = threading.Event(), threading.Event()
+
     def slow(done: Unfuture[int]) -> int:
-        time.sleep(0.5)
+        started.set()
+        released.wait(10)
         return done.result()
 
     chained = Unfuture.from_value(1).then(slow)
-    start = time.perf_counter()
-    assert add_later(1, 1, delay=0.01).result() == 2
-    assert time.perf_counter() - start < 0.4
-    assert chained.result() == 1
+    assert started.wait(10)
+    # Were slow() blocking the loop, this call would end only after its wait.
+    assert add_later(1, 1, delay=0.01).result(timeout=30) == 2
+    assert not chained.done()
+    released.set()
+    assert chained.result(timeout=30) == 1
 
 
 def test_a_cpu_bound_continuation_receives_the_finished_unfuture_in_its_process() -> None:

@@ -66,16 +66,25 @@ class Concurrency:
 def test_a_per_function_limit_bounds_concurrency() -> None:
     seen = Concurrency()
 
+    released = threading.Event()
+
     @unsync(limit=2)
     def limited(i: int) -> int:
         with seen:
-            time.sleep(0.2)
+            released.wait(10)
         return i
 
-    start = time.perf_counter()
+    # No call ends before the event is set: a call that waited for room
+    # would return only when the wait of an earlier one timed out.
     futures = [limited(i) for i in range(8)]
-    assert time.perf_counter() - start < 0.4  # calls return at once; waiting for room would take 0.6 s
-    assert [f.result() for f in futures] == list(range(8))
+    assert not any(f.done() for f in futures)
+    deadline = time.monotonic() + 10
+    while seen.now < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)  # room for a third call, were the limit not kept
+    assert seen.now == 2
+    released.set()
+    assert [f.result(timeout=30) for f in futures] == list(range(8))
     assert seen.peak == 2
 
 
