@@ -351,11 +351,12 @@ def test_calls_made_by_tasks_while_the_loop_stops_end_with_it(run_python: RunPyt
         started.wait(5)
         time.sleep(0.05)
         began = time.perf_counter()
-        unsync.shutdown(grace_period=5)
+        unsync.shutdown(grace_period=30)
         took = time.perf_counter() - began
         loops = [t for t in threading.enumerate() if t.name == "unsync-ambient-loop"]
-        print(caller.cancelled(), all(c.cancelled() for c in children), len(loops), took < 2)
-        """
+        print(caller.cancelled(), all(c.cancelled() for c in children), len(loops), took < 10)
+        """,
+        timeout=60,
     )
     assert proc.stdout.split() == ["True", "True", "0", "True"]
 
