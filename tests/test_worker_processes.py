@@ -294,6 +294,44 @@ def test_a_busy_worker_ends_soon_after_its_parent_is_killed(tmp_path: Path, back
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pins the worker to one core")
+def test_a_worker_stopped_right_after_its_answer_runs_its_exit_handlers(run_python: RunPython) -> None:
+    # The worker's watch for a dead parent must not take a stop that follows
+    # an answer for a parent's death in the middle of a call, and end the
+    # worker with os._exit(), skipping its exit handlers.  The window is the
+    # worker's own steps after its answer: a thread that hashes without the
+    # GIL on the worker's only core makes it wide (before the fix, 12 stops
+    # in 20 skipped the handlers).
+    proc = run_python(
+        """
+        import atexit, hashlib, os, threading, time
+        import unsync
+
+        def compete_for_the_core(until):
+            data = bytes(8 * 2**20)
+            while time.monotonic() < until:
+                hashlib.sha256(data).digest()
+
+        @unsync.unsync(cpu_bound=True)
+        def prepare(path):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+            threading.Thread(target=compete_for_the_core, args=(time.monotonic() + 0.3,), daemon=True).start()
+            atexit.register(lambda: open(path, "w").close())
+
+        if __name__ == "__main__":
+            skipped = 0
+            for n in range(10):
+                path = f"exited.{n}"
+                prepare(os.path.abspath(path)).result(timeout=30)
+                unsync.shutdown()  # ends the worker's input, and waits for it to exit
+                skipped += not os.path.exists(path)
+            print("handlers skipped", skipped)
+        """,
+        timeout=120,
+    )
+    assert proc.stdout == "handlers skipped 0\n"
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_workers_leave_no_unclosed_file_or_other_warning_in_development_mode(tmp_path: Path, backend: str) -> None:
     script = tmp_path / "script.py"

@@ -59,11 +59,15 @@ def serve(parent_stdout: int | None, descriptors: int | None = None, glibc_tunab
         while (request := Message.read_from(requests, files)) is not None:
             answering.set()
             try:
-                (_answer(request) if set_up_failure is None else _failure(*set_up_failure)).write_to(replies, files)
+                reply = _answer(request) if set_up_failure is None else _failure(*set_up_failure)
+            finally:
+                # Before the answer goes out: a parent that has it may stop us at
+                # once, and the watch must then leave our exit to this thread.
+                answering.clear()
+            try:
+                reply.write_to(replies, files)
             except BrokenPipeError:
                 return  # the parent is gone; nobody is waiting for this answer
-            finally:
-                answering.clear()
 
 
 def _end_with_parent(requests: int, answering: threading.Event) -> None:
