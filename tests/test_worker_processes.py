@@ -300,8 +300,8 @@ def test_a_worker_stopped_right_after_its_answer_runs_its_exit_handlers(run_pyth
     # an answer for a parent's death in the middle of a call, and end the
     # worker with os._exit(), skipping its exit handlers.  The window is the
     # worker's own steps after its answer: a thread that hashes without the
-    # GIL on the worker's only core makes it wide (before the fix, 12 stops
-    # in 20 skipped the handlers).
+    # GIL on the worker's only core makes it wide (before the fix, most of
+    # these stops skipped the handlers).
     proc = run_python(
         """
         import atexit, hashlib, os, threading, time

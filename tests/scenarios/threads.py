@@ -65,7 +65,6 @@ class Concurrency:
 
 def test_a_per_function_limit_bounds_concurrency() -> None:
     seen = Concurrency()
-
     released = threading.Event()
 
     @unsync(limit=2)
