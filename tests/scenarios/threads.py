@@ -10,6 +10,7 @@ import anyio
 import anyio.from_thread
 import pytest
 
+from process_watching import wait_until
 from unsync import DeadlockError, Limiter, unsync
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
@@ -77,9 +78,7 @@ def test_a_per_function_limit_bounds_concurrency() -> None:
     # would return only when the wait of an earlier one timed out.
     futures = [limited(i) for i in range(8)]
     assert not any(f.done() for f in futures)
-    deadline = time.monotonic() + 10
-    while seen.now < 2 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    wait_until(lambda: seen.now == 2, "the first two calls never started", timeout=10)
     time.sleep(0.05)  # room for a third call, were the limit not kept
     assert seen.now == 2
     released.set()
