@@ -502,24 +502,25 @@ class ProcessWorkers(concurrent.futures.Executor):
 
     def _serve_line(self, pool: _PoolOnLoop) -> None:
         """On the loop: give free slots to the calls at the head of the line, in order."""
-        line = self._line
-        while line and pool.busy < self.max_workers:
-            call = line[0]
-            if call.gone():
-                line.popleft()
-            elif not call.waits:
-                return  # its task has not reached the line yet: it keeps its place
-            else:
-                line.popleft()
-                call.has_slot = True
-                pool.busy += 1
+        with self._changed:  # callers' threads join the line meanwhile
+            line = self._line
+            while line and pool.busy < self.max_workers:
+                call = line[0]
+                if call.gone():
+                    line.popleft()
+                elif not call.waits:
+                    return  # its task has not reached the line yet: it keeps its place
+                else:
+                    line.popleft()
+                    call.has_slot = True
+                    pool.busy += 1
+                    assert call.turn is not None
+                    call.turn.set()
+            # Calls that are gone leave the line; their tasks, if waiting, see it and end.
+            for call in [call for call in line if call.gone() and call.turn is not None]:
+                line.remove(call)
                 assert call.turn is not None
                 call.turn.set()
-        # Calls that are gone leave the line; their tasks, if waiting, see it and end.
-        for call in [call for call in line if call.gone() and call.turn is not None]:
-            line.remove(call)
-            assert call.turn is not None
-            call.turn.set()
 
     async def _wait_for_slot(self, pool: _PoolOnLoop, call: ProcessCall) -> bool:
         """Wait in line for a slot; False if the call was cancelled meanwhile."""
@@ -533,7 +534,7 @@ class ProcessWorkers(concurrent.futures.Executor):
             if call.has_slot:  # given the slot just as it was cancelled
                 self._free_slot(pool, call)
             else:
-                with contextlib.suppress(ValueError):
+                with self._changed, contextlib.suppress(ValueError):
                     self._line.remove(call)
                 self._serve_line(pool)
             raise

@@ -7,6 +7,7 @@ import functools
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -231,3 +232,31 @@ def test_a_submitted_call_cancelled_after_it_was_given_a_worker_never_runs(
     gate.write_text("")
     assert running.result(timeout=30) == "released"
     assert not (tmp_path / "never").exists()
+
+
+def test_calls_joining_the_line_from_many_threads_while_the_loop_serves_it() -> None:
+    # Callers' threads join the pool's line while the loop's thread walks it
+    # to hand out slots; a walk unguarded against them raised "deque mutated
+    # during iteration" into whichever call was looking for a slot.
+    pool = ProcessWorkers(max_workers=2)
+    failures: list[BaseException] = []
+
+    def caller(first: int) -> None:
+        for n in range(first, first + 40):
+            try:
+                assert pool.submit(sum_of_squares, n).result(timeout=30) == sum(i * i for i in range(n))
+            except BaseException as exc:
+                failures.append(exc)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns inside the walk, not only between walks
+    try:
+        threads = [threading.Thread(target=caller, args=(100 * t,)) for t in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+        pool.shutdown()
+    assert failures == []
